@@ -1,0 +1,161 @@
+"""A chat turn: retrieve from the tenant's knowledge, answer, and keep the history."""
+
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.http import Http404
+
+from chat.models import Conversation, Message, MessageRole
+from llm.base import AnswerGenerator, Passage
+from llm.registry import answer_generator_for
+from rag.fetch import get_knowledge_bases
+from rag.models import KnowledgeBase
+from rag.retrieval import RetrievedChunk, hybrid_search
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+TOP_K = 3
+SNIPPET_CHARS = 300
+# A passage far less similar than the best one is noise, not a source.
+RELATIVE_SIMILARITY_FLOOR = 0.6
+
+
+@dataclass
+class ChatTurn:
+    """Everything retrieved for one question, ready to be answered."""
+
+    conversation: Conversation
+    question: str
+    passages: list[Passage]
+    citations: list[dict[str, Any]]
+    generator: AnswerGenerator
+    answer_parts: list[str] = field(default_factory=list)
+
+    def stream(self) -> Iterator[str]:
+        for part in self.generator.stream_answer(self.question, self.passages):
+            self.answer_parts.append(part)
+            yield part
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.answer_parts)
+
+
+def start_turn(
+    tenant: Tenant,
+    user_id: int,
+    question: str,
+    knowledge_base_ids: list[str] | None,
+    conversation_id: str | None,
+) -> ChatTurn:
+    """Load or open the conversation, store the question and retrieve passages."""
+    knowledge_bases = _searchable_knowledge_bases(knowledge_base_ids)
+    conversation = _conversation_for(user_id, conversation_id, question)
+    Message.objects.create(
+        conversation=conversation, role=MessageRole.USER, content=question
+    )
+
+    chunks = hybrid_search(
+        tenant,
+        question,
+        knowledge_base_ids=[kb.id for kb in knowledge_bases],
+        top_k=TOP_K,
+    )
+    return ChatTurn(
+        conversation=conversation,
+        question=question,
+        passages=[
+            _passage(number, chunk) for number, chunk in enumerate(chunks, start=1)
+        ],
+        citations=[_citation(chunk) for chunk in chunks],
+        generator=answer_generator_for(tenant),
+    )
+
+
+def finish_turn(turn: ChatTurn) -> Message:
+    """Store the answer with its citations."""
+    with transaction.atomic():
+        message = Message.objects.create(
+            conversation=turn.conversation,
+            role=MessageRole.ASSISTANT,
+            content=turn.answer,
+            citations=turn.citations,
+            generated_by=turn.generator.name,
+        )
+        turn.conversation.save(update_fields=["updated_at"])
+
+    logger.info(
+        "chat.answered",
+        extra={
+            "conversation_id": str(turn.conversation.id),
+            "citations": len(turn.citations),
+            "generator": turn.generator.name,
+            "question_chars": len(turn.question),
+            "answer_chars": len(message.content),
+        },
+    )
+    return message
+
+
+def get_conversation(user_id: int, raw_id: str) -> Conversation:
+    """The caller's own conversation; anyone else's is indistinguishable from none."""
+    try:
+        conversation_id = uuid.UUID(str(raw_id))
+    except ValueError:
+        raise Http404 from None
+    conversation = Conversation.objects.filter(
+        id=conversation_id, user_id=user_id
+    ).first()
+    if conversation is None:
+        raise Http404
+    return conversation
+
+
+def _searchable_knowledge_bases(raw_ids: list[str] | None) -> list[KnowledgeBase]:
+    if raw_ids:
+        return get_knowledge_bases(raw_ids)
+    return list(KnowledgeBase.objects.all())
+
+
+def _conversation_for(user_id: int, raw_id: str | None, question: str) -> Conversation:
+    if raw_id:
+        return get_conversation(user_id, raw_id)
+    return Conversation.objects.create(
+        user_id=user_id, title=" ".join(question.split())[:80]
+    )
+
+
+def _relevant(chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
+    best = max((chunk.similarity or 0.0 for chunk in chunks), default=0.0)
+    floor = best * RELATIVE_SIMILARITY_FLOOR
+    return [chunk for chunk in chunks if (chunk.similarity or 0.0) >= floor]
+
+
+def _passage(number: int, chunk: RetrievedChunk) -> Passage:
+    return Passage(number=number, title=chunk.title, page=chunk.page, text=chunk.text)
+
+
+def _citation(chunk: RetrievedChunk) -> dict[str, Any]:
+    return {
+        "document_id": str(chunk.document_id),
+        "knowledge_base_id": str(chunk.knowledge_base_id),
+        "title": chunk.title,
+        "filename": chunk.filename,
+        "page": chunk.page,
+        "heading": chunk.heading,
+        "score": round(chunk.score, 6),
+        "similarity": None if chunk.similarity is None else round(chunk.similarity, 4),
+        "snippet": _snippet(chunk.text),
+    }
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    if len(flat) <= SNIPPET_CHARS:
+        return flat
+    return flat[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"

@@ -1,0 +1,104 @@
+"""Chat endpoints: ask a question (JSON or Server-Sent Events), read your history."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import connection
+from django.http import StreamingHttpResponse
+from django_tenants.utils import schema_context
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chat import actions
+from chat.models import Conversation
+from chat.serializers import (
+    ChatRequestSerializer,
+    ConversationSerializer,
+    MessageSerializer,
+)
+from tenants.permissions import CanUseKnowledge
+
+
+class ChatView(APIView):
+    permission_classes = [IsAuthenticated, CanUseKnowledge]
+
+    def post(self, request: Request) -> Response | StreamingHttpResponse:
+        serializer = ChatRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+
+        turn = actions.start_turn(
+            connection.tenant,
+            request.user.pk,
+            data["query"],
+            data.get("knowledge_base_ids"),
+            data.get("conversation_id"),
+        )
+        if data["stream"]:
+            return _event_stream(turn, connection.schema_name)
+
+        for _ in turn.stream():
+            pass
+        message = actions.finish_turn(turn)
+        return Response(
+            {
+                "answer": message.content,
+                "citations": message.citations,
+                "conversation_id": str(turn.conversation.id),
+                "message_id": str(message.id),
+                "generated_by": message.generated_by,
+            }
+        )
+
+
+def _event_stream(turn: actions.ChatTurn, schema_name: str) -> StreamingHttpResponse:
+    def events() -> Iterator[str]:
+        yield _sse("citations", {"citations": turn.citations})
+        for part in turn.stream():
+            yield _sse("delta", {"text": part})
+        # The response is sent after the middleware has reset the schema, so
+        # storing the answer names the tenant's schema again.
+        with schema_context(schema_name):
+            message = actions.finish_turn(turn)
+        yield _sse(
+            "done",
+            {
+                "conversation_id": str(turn.conversation.id),
+                "message_id": str(message.id),
+                "generated_by": message.generated_by,
+            },
+        )
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+class ConversationListView(APIView):
+    permission_classes = [IsAuthenticated, CanUseKnowledge]
+
+    def get(self, request: Request) -> Response:
+        conversations = Conversation.objects.filter(user_id=request.user.pk)[:100]
+        return Response(
+            {"conversations": ConversationSerializer(conversations, many=True).data}
+        )
+
+
+class ConversationDetailView(APIView):
+    permission_classes = [IsAuthenticated, CanUseKnowledge]
+
+    def get(self, request: Request, conversation_id: str) -> Response:
+        conversation = actions.get_conversation(request.user.pk, conversation_id)
+        body = ConversationSerializer(conversation).data
+        body["messages"] = MessageSerializer(
+            conversation.messages.all(), many=True
+        ).data
+        return Response(body)

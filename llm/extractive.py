@@ -1,0 +1,53 @@
+"""The offline answer: quote the passages that best match, and say no model wrote it."""
+
+import re
+from collections.abc import Iterator, Sequence
+
+from llm.base import AnswerGenerator, Passage
+
+NO_MODEL_NOTICE = (
+    "No language model is configured for this tenant, so no model generated this "
+    "answer. These are the most relevant passages from your documents:"
+)
+NOTHING_FOUND = "I found nothing about this in the knowledge bases you can search."
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"[^\W_]{3,}")
+SENTENCES_PER_PASSAGE = 2
+MAX_QUOTE_CHARS = 400
+
+
+class ExtractiveAnswerGenerator(AnswerGenerator):
+    name = "extractive"
+
+    def stream_answer(
+        self, question: str, passages: Sequence[Passage]
+    ) -> Iterator[str]:
+        if not passages:
+            yield NOTHING_FOUND
+            return
+
+        yield NO_MODEL_NOTICE
+        question_words = set(_WORD.findall(question.lower()))
+        for passage in passages:
+            quote = best_sentences(passage.text, question_words)
+            yield f'\n\n[{passage.number}] "{quote}" ({passage.title}, page {passage.page})'
+
+
+def best_sentences(text: str, question_words: set[str]) -> str:
+    """The passage's sentences that share most words with the question, in order."""
+    sentences = [
+        s.strip() for s in _SENTENCE_END.split(" ".join(text.split())) if s.strip()
+    ]
+    if not sentences:
+        return ""
+
+    def overlap(index: int) -> int:
+        return len(question_words & set(_WORD.findall(sentences[index].lower())))
+
+    ranked = sorted(range(len(sentences)), key=lambda i: (-overlap(i), i))
+    chosen = sorted(ranked[:SENTENCES_PER_PASSAGE])
+    quote = " ".join(sentences[i] for i in chosen)
+    if len(quote) > MAX_QUOTE_CHARS:
+        quote = quote[: MAX_QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return quote

@@ -1,0 +1,90 @@
+"""One error shape for every API response: {"error": {"code", "message"}}."""
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+
+class ApiError(exceptions.APIException):
+    """An error with a stable code and a message a person can act on."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def error_response(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # Imported here: rest_framework.views loads the authentication classes,
+    # which raise ApiError from this module.
+    from rest_framework.views import exception_handler
+
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+
+    code, message, fields = _describe(exc)
+    body = error_body(code, message, **({"fields": fields} if fields else {}))
+    response.data = body
+    return response
+
+
+def _describe(exc: Exception) -> tuple[str, str, Any]:
+    if isinstance(exc, ApiError):
+        return exc.error_code, str(exc.detail), None
+    if isinstance(exc, exceptions.ValidationError):
+        return "invalid_request", _validation_summary(exc.detail), exc.detail
+    if isinstance(exc, exceptions.APIException):
+        return _describe_api_exception(exc)
+    return "error", str(exc), None
+
+
+def _describe_api_exception(exc: exceptions.APIException) -> tuple[str, str, Any]:
+    detail = exc.detail
+    # simplejwt puts a dict with its own code and the failing token's messages here.
+    if isinstance(detail, dict):
+        code = str(detail.get("code") or exc.default_code)
+        message = str(detail.get("detail") or exc.default_detail)
+        return code, message, None
+    code = getattr(detail, "code", None) or exc.default_code
+    return str(code), str(detail), None
+
+
+def _validation_summary(detail: Any) -> str:
+    if isinstance(detail, dict):
+        parts = []
+        for field, problems in detail.items():
+            first = problems[0] if isinstance(problems, list) and problems else problems
+            parts.append(f"{field}: {first}")
+        return "Invalid request. " + "; ".join(parts)
+    if isinstance(detail, list) and detail:
+        return f"Invalid request. {detail[0]}"
+    return "Invalid request."
+
+
+def not_found_view(
+    request: HttpRequest, exception: Exception | None = None
+) -> JsonResponse:
+    return error_response(
+        status.HTTP_404_NOT_FOUND, "not_found", "Nothing was found at this address."
+    )
+
+
+def server_error_view(request: HttpRequest) -> JsonResponse:
+    return error_response(
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        "server_error",
+        "The server failed to handle this request; it has been logged with its request id.",
+    )

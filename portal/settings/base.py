@@ -1,0 +1,190 @@
+"""Settings for every environment, read from environment variables.
+
+Without DATABASE_URL the project starts its own Postgres with pgvector in
+DATA_DIR; without REDIS_URL background work runs in the web process.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+from portal.embedded_db import embedded_database
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG and env.bool("DJANGO_REQUIRE_SECRET_KEY", default=False):
+        raise environ.ImproperlyConfigured("Set DJANGO_SECRET_KEY in production.")
+    # Local runs only: JWTs signed with this key are worthless elsewhere.
+    SECRET_KEY = "insecure-local-development-key-change-me-0123456789"
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / ".data")))
+
+# --- Applications -----------------------------------------------------------
+
+SHARED_APPS = [
+    # Ahead of django_tenants so our create_tenant command replaces its own.
+    "tenants",
+    "django_tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+]
+TENANT_APPS = [
+    "rag",
+    "chat",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+TENANT_SUBFOLDER_PREFIX = "t"
+PUBLIC_SCHEMA_URLCONF = "portal.urls_public"
+ROOT_URLCONF = "portal.urls_tenant"
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+# A deployment may serve only some tenants (comma-separated slugs); empty = all.
+TENANT_GROUP = env.list("TENANT_GROUP", default=[])
+
+MIDDLEWARE = [
+    "tenants.middleware.TenantPathMiddleware",
+    "portal.logging.RequestContextMiddleware",
+    "tenants.middleware.TenantHeaderMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "portal.wsgi.application"
+ASGI_APPLICATION = "portal.asgi.application"
+
+# --- Database -----------------------------------------------------------------
+
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db_url("DATABASE_URL")}
+    DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+else:
+    DATABASES = {
+        "default": embedded_database(
+            DATA_DIR / "pg", env.str("EMBEDDED_DB_NAME", default="portal")
+        )
+    }
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Internationalisation, static files ---------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- API ----------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.authentication.TenantJWTAuthentication"
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "portal.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tenant assistant portal API",
+    "VERSION": "1.0.0",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        minutes=env.int("JWT_ACCESS_MINUTES", default=30)
+    ),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+# Uploaded files are read into memory, so bound what a request may carry.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Knowledge and retrieval ----------------------------------------------------
+
+REDIS_URL = env.str("REDIS_URL", default="")
+RAG = {
+    # "celery" sends ingestion to workers; "thread" runs it in the web process;
+    # "inline" runs it before the upload call returns (tests, scripts).
+    "INGESTION_BACKEND": env.str(
+        "INGESTION_BACKEND", default="celery" if REDIS_URL else "thread"
+    ),
+    "MAX_UPLOAD_MB": env.int("MAX_UPLOAD_MB", default=25),
+    "MAX_UNPACKED_MB": env.int("MAX_UNPACKED_MB", default=200),
+    "MAX_FILES_PER_UPLOAD": env.int("MAX_FILES_PER_UPLOAD", default=20),
+    "CHUNK_SIZE": env.int("CHUNK_SIZE", default=1000),
+    "CHUNK_OVERLAP": env.int("CHUNK_OVERLAP", default=150),
+    "EMBEDDING_BATCH_SIZE": env.int("EMBEDDING_BATCH_SIZE", default=32),
+    "EMBEDDING_THREADS": env.int("EMBEDDING_THREADS", default=2),
+    "VECTOR_STORE": env.str("VECTOR_STORE", default="pgvector"),
+    "CANDIDATES_PER_METHOD": env.int("RETRIEVAL_CANDIDATES", default=50),
+    "RRF_K": 60,
+}
+
+# --- Background work -------------------------------------------------------------
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers an unacknowledged task after this many seconds; longer
+# than the slowest ingestion, so a running task is never handed out twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+# --- Logging ---------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING_CONFIG = None
+from portal.logging import configure_logging  # noqa: E402
+
+configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)

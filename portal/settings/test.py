@@ -1,0 +1,11 @@
+"""Test settings: the same stack, with ingestion run before the upload call returns."""
+
+import os
+
+os.environ.setdefault("EMBEDDED_DB_NAME", "portal")
+
+from portal.settings.base import *  # noqa: E402,F403
+from portal.settings.base import RAG  # noqa: E402
+
+RAG["INGESTION_BACKEND"] = "inline"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

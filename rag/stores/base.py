@@ -1,0 +1,45 @@
+"""The contract every vector store implements.
+
+A store is created for one tenant and is bound to it for its whole life:
+no method takes a tenant, schema or namespace, so a query cannot be aimed
+at another tenant's vectors by passing the wrong argument.
+"""
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class VectorEntry:
+    chunk_id: int
+    document_id: uuid.UUID
+    knowledge_base_id: uuid.UUID
+    vector: list[float]
+
+
+@dataclass(frozen=True)
+class VectorMatch:
+    chunk_id: int
+    similarity: float  # cosine similarity, 1.0 = same direction
+
+
+class VectorStore(ABC):
+    @abstractmethod
+    def upsert(self, entries: Sequence[VectorEntry]) -> None:
+        """Store or replace the vectors of these chunks."""
+
+    @abstractmethod
+    def query(
+        self,
+        vector: list[float],
+        *,
+        knowledge_base_ids: Sequence[uuid.UUID],
+        top_k: int,
+    ) -> list[VectorMatch]:
+        """Return the closest chunks within the given knowledge bases, best first."""
+
+    @abstractmethod
+    def delete_document(self, document_id: uuid.UUID) -> None:
+        """Remove every vector of one document."""

@@ -1,0 +1,132 @@
+"""Background ingestion: a Celery task, or a worker thread in the web process.
+
+Either way the work runs inside the schema of the tenant that uploaded the
+document; the schema travels with the task, taken from the resolved tenant.
+"""
+
+import logging
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from celery.exceptions import Reject
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+from django_tenants.utils import schema_context
+
+from portal.celery import app
+from rag.actions import ingest_document, mark_ingestion_failed
+from rag.models import Document, DocumentStatus
+
+logger = logging.getLogger(__name__)
+
+# Errors worth another try: the database or the network blinked.
+RECOVERABLE_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+MAX_RETRIES = 5
+
+
+class TenantRequired(Exception):
+    """A tenant task arrived without a tenant schema."""
+
+
+def require_tenant_schema() -> str:
+    schema_name = connection.schema_name
+    if schema_name == "public":
+        raise TenantRequired("tenant task received without a tenant schema")
+    return schema_name
+
+
+class IngestionTask(app.Task):  # type: ignore[name-defined,misc]
+    def on_failure(self, exc, task_id, args, kwargs, einfo):  # type: ignore[no-untyped-def]
+        # Retries are used up: say so on the document instead of leaving it
+        # looking busy forever.
+        if connection.schema_name != "public" and args:
+            mark_ingestion_failed(uuid.UUID(args[0]))
+
+
+@app.task(
+    base=IngestionTask,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=RECOVERABLE_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=MAX_RETRIES,
+)
+def ingest_document_task(self, document_id: str) -> str:  # type: ignore[no-untyped-def]
+    try:
+        require_tenant_schema()
+    except TenantRequired:
+        logger.error(
+            "ingestion.rejected_without_tenant", extra={"document_id": document_id}
+        )
+        raise Reject("no tenant schema", requeue=False) from None
+
+    try:
+        document = ingest_document(uuid.UUID(document_id))
+    except RECOVERABLE_ERRORS:
+        raise
+    except Exception:
+        logger.exception("ingestion.crashed", extra={"document_id": document_id})
+        mark_ingestion_failed(uuid.UUID(document_id))
+        return DocumentStatus.FAILED
+    return document.status if document else "missing"
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def dispatch_ingestion(schema_name: str, document_id: uuid.UUID) -> None:
+    """Send one document to the configured ingestion backend."""
+    backend = settings.RAG["INGESTION_BACKEND"]
+    if backend == "celery":
+        ingest_document_task.apply_async(
+            args=[str(document_id)], headers={"_schema_name": schema_name}
+        )
+    elif backend == "thread":
+        _thread_executor().submit(_ingest_in_thread, schema_name, document_id)
+    else:
+        _ingest_now(schema_name, document_id)
+
+
+def _thread_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            # One thread: embedding already uses every core.
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+    return _executor
+
+
+def _ingest_in_thread(schema_name: str, document_id: uuid.UUID) -> None:
+    try:
+        _ingest_now(schema_name, document_id)
+    finally:
+        connection.close()
+
+
+def _ingest_now(schema_name: str, document_id: uuid.UUID) -> None:
+    with schema_context(schema_name):
+        try:
+            ingest_document(document_id)
+        except Exception:
+            logger.exception(
+                "ingestion.crashed",
+                extra={"document_id": str(document_id), "schema": schema_name},
+            )
+            mark_ingestion_failed(document_id)
+
+
+def resume_unfinished_ingestion(schema_name: str) -> int:
+    """Re-dispatch documents a stopped process left half-way; return how many."""
+    with schema_context(schema_name):
+        pending = list(
+            Document.objects.exclude(
+                status__in=[DocumentStatus.READY, DocumentStatus.FAILED]
+            ).values_list("id", flat=True)
+        )
+    for document_id in pending:
+        dispatch_ingestion(schema_name, document_id)
+    return len(pending)

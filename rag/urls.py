@@ -1,0 +1,19 @@
+from django.urls import path
+
+from rag import views
+
+urlpatterns = [
+    path(
+        "knowledge-bases", views.KnowledgeBaseListView.as_view(), name="knowledge-bases"
+    ),
+    path(
+        "knowledge-bases/<str:knowledge_base_id>/documents",
+        views.KnowledgeBaseDocumentsView.as_view(),
+        name="knowledge-base-documents",
+    ),
+    path(
+        "documents/<str:document_id>",
+        views.DocumentDetailView.as_view(),
+        name="document",
+    ),
+]

@@ -1,0 +1,118 @@
+"""Knowledge base and document endpoints of the tenant API."""
+
+from django.db.models import Count
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.errors import ApiError
+from rag import actions
+from rag.fetch import get_document, get_knowledge_base
+from rag.models import Document, KnowledgeBase
+from rag.serializers import (
+    DocumentSerializer,
+    KnowledgeBaseCreateSerializer,
+    KnowledgeBaseSerializer,
+)
+from tenants.permissions import CanUseKnowledge, IsTenantAdmin
+
+
+class KnowledgeBaseListView(APIView):
+    def get_permissions(self):  # type: ignore[no-untyped-def]
+        role_check = IsTenantAdmin if self.request.method == "POST" else CanUseKnowledge
+        return [IsAuthenticated(), role_check()]
+
+    def get(self, request: Request) -> Response:
+        knowledge_bases = KnowledgeBase.objects.annotate(
+            document_count=Count("documents")
+        )
+        return Response(
+            {
+                "knowledge_bases": KnowledgeBaseSerializer(
+                    knowledge_bases, many=True
+                ).data
+            }
+        )
+
+    def post(self, request: Request) -> Response:
+        serializer = KnowledgeBaseCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+
+        knowledge_base = actions.create_knowledge_base(
+            name=serializer.validated_data["name"],
+            description=serializer.validated_data.get("description", ""),
+            user_id=request.user.pk,
+        )
+        return Response(
+            KnowledgeBaseSerializer(knowledge_base).data, status=status.HTTP_201_CREATED
+        )
+
+
+class KnowledgeBaseDocumentsView(APIView):
+    def get_permissions(self):  # type: ignore[no-untyped-def]
+        role_check = IsTenantAdmin if self.request.method == "POST" else CanUseKnowledge
+        return [IsAuthenticated(), role_check()]
+
+    def get(self, request: Request, knowledge_base_id: str) -> Response:
+        knowledge_base = get_knowledge_base(knowledge_base_id)
+        documents = Document.objects.filter(knowledge_base=knowledge_base)
+        return Response({"documents": DocumentSerializer(documents, many=True).data})
+
+    def post(self, request: Request, knowledge_base_id: str) -> Response:
+        knowledge_base = get_knowledge_base(knowledge_base_id)
+        files = _incoming_files(request)
+
+        outcomes = actions.upload_documents(
+            knowledge_base, files, user_id=request.user.pk
+        )
+
+        body = [
+            {
+                "id": str(outcome.document.id),
+                "filename": outcome.document.filename,
+                "status": outcome.document.status,
+                "duplicate": outcome.duplicate,
+            }
+            for outcome in outcomes
+        ]
+        return Response({"documents": body}, status=status.HTTP_202_ACCEPTED)
+
+
+def _incoming_files(request: Request) -> list[actions.IncomingFile]:
+    if not request.content_type.startswith("multipart/form-data"):
+        raise ApiError(
+            415,
+            "multipart_required",
+            "Upload files as multipart/form-data in the 'files' field.",
+        )
+    uploads = request.FILES.getlist("files") or request.FILES.getlist("file")
+    # Check sizes before reading anything into memory.
+    actions.check_upload_limits(
+        [(upload.name or "unnamed", upload.size or 0) for upload in uploads]
+    )
+    return [
+        actions.IncomingFile(
+            filename=upload.name or "unnamed",
+            content_type=upload.content_type or "",
+            content=upload.read(),
+        )
+        for upload in uploads
+    ]
+
+
+class DocumentDetailView(APIView):
+    def get_permissions(self):  # type: ignore[no-untyped-def]
+        role_check = (
+            IsTenantAdmin if self.request.method == "DELETE" else CanUseKnowledge
+        )
+        return [IsAuthenticated(), role_check()]
+
+    def get(self, request: Request, document_id: str) -> Response:
+        return Response(DocumentSerializer(get_document(document_id)).data)
+
+    def delete(self, request: Request, document_id: str) -> Response:
+        document = get_document(document_id)
+        chunk_count = actions.delete_document(document)
+        return Response({"deleted": str(document_id), "chunks_deleted": chunk_count})

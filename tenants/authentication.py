@@ -1,0 +1,59 @@
+"""Authenticate a tenant API call: a valid JWT minted for this very tenant."""
+
+import logging
+from typing import Any
+
+from django.db import connection
+from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.tokens import Token
+
+from portal.errors import ApiError
+from tenants.models import Membership
+from tenants.tokens import TENANT_CLAIM
+
+logger = logging.getLogger(__name__)
+
+
+class TenantJWTAuthentication(JWTAuthentication):
+    """simplejwt's checks, then: the token's tenant is the URL's, the membership holds."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Token] | None:
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, token = result
+
+        tenant = connection.tenant
+        if token.get(TENANT_CLAIM) != str(tenant.id):
+            _log_refusal(request, "token_tenant_mismatch", user, token)
+            raise ApiError(
+                403, "tenant_mismatch", "This token was issued for another tenant."
+            )
+
+        membership = Membership.objects.filter(user=user, tenant_id=tenant.id).first()
+        if membership is None:
+            _log_refusal(request, "membership_revoked", user, token)
+            raise ApiError(
+                401,
+                "membership_revoked",
+                "This user no longer belongs to the tenant; ask its admin for access.",
+            )
+
+        request.membership = membership  # type: ignore[attr-defined]
+        return user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+def _log_refusal(request: Request, reason: str, user: Any, token: Token) -> None:
+    logger.warning(
+        "security.token_refused",
+        extra={
+            "reason": reason,
+            "user_id": user.pk,
+            "token_tenant": str(token.get(TENANT_CLAIM, ""))[:64],
+            "remote_addr": request.META.get("REMOTE_ADDR"),
+        },
+    )

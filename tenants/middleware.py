@@ -1,0 +1,100 @@
+"""Resolve the tenant from /t/<slug>/ and check the X-Tenant-ID header against it."""
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_tenants.middleware.subfolder import TenantSubfolderMiddleware
+
+from portal.errors import error_response
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+TENANT_HEADER = "X-Tenant-ID"
+
+
+class TenantPathMiddleware(TenantSubfolderMiddleware):
+    """Subfolder routing that answers JSON for unknown tenants and resets the schema."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        response = super().process_request(request)
+        if response is not None:
+            return response
+
+        tenant = request.tenant  # type: ignore[attr-defined]
+        if tenant.schema_name == "public":
+            return None
+        if not tenant.is_active or not _served_here(tenant):
+            connection.set_schema_to_public()
+            return _unknown_tenant()
+        return None
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponse
+    ) -> HttpResponse:
+        # Work done later on this thread must not run in the last tenant's schema.
+        connection.set_schema_to_public()
+        return response
+
+    def no_tenant_found(self, request: HttpRequest, hostname: str) -> JsonResponse:
+        return _unknown_tenant()
+
+
+def _served_here(tenant: Tenant) -> bool:
+    group = settings.TENANT_GROUP
+    return not group or tenant.slug in group
+
+
+def _unknown_tenant() -> JsonResponse:
+    return error_response(404, "tenant_not_found", "No such tenant is served here.")
+
+
+class TenantHeaderMiddleware:
+    """Refuse tenant API calls whose X-Tenant-ID header names another tenant."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        tenant = getattr(request, "tenant", None)
+        if tenant is None or tenant.schema_name == "public":
+            return self.get_response(request)
+        if not _is_tenant_api(request, tenant):
+            return self.get_response(request)
+
+        supplied = request.headers.get(TENANT_HEADER, "").strip()
+        if not supplied:
+            return _header_refused(request, "tenant_header_missing", "")
+        if not header_names_tenant(supplied, tenant):
+            return _header_refused(request, "tenant_mismatch", supplied)
+        return self.get_response(request)
+
+
+def header_names_tenant(value: str, tenant: Tenant) -> bool:
+    """The header may carry the tenant's slug or its immutable id."""
+    return value == tenant.slug or value.lower() == str(tenant.id)
+
+
+def _is_tenant_api(request: HttpRequest, tenant: Tenant) -> bool:
+    return request.path.startswith(f"/t/{tenant.slug}/api/")
+
+
+def _header_refused(request: HttpRequest, code: str, supplied: str) -> JsonResponse:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    logger.warning(
+        "security.tenant_header_refused",
+        extra={
+            "reason": code,
+            "path_tenant": tenant.slug,
+            "header_tenant": supplied[:64],
+            "remote_addr": request.META.get("REMOTE_ADDR"),
+        },
+    )
+    if code == "tenant_header_missing":
+        message = f"Send the {TENANT_HEADER} header naming the tenant in the URL."
+    else:
+        message = f"The {TENANT_HEADER} header names another tenant than the URL."
+    return error_response(403, code, message)

@@ -1,0 +1,29 @@
+"""Role checks for tenant API views."""
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from tenants.models import Role
+
+
+class HasTenantRole(BasePermission):
+    """Allow members whose role is in `allowed_roles`; subclasses set the roles."""
+
+    allowed_roles: frozenset[str] = frozenset()
+    message = "Your role in this tenant does not allow this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        membership = getattr(request, "membership", None)
+        return membership is not None and membership.role in self.allowed_roles
+
+
+class IsTenantAdmin(HasTenantRole):
+    allowed_roles = frozenset({Role.ADMIN})
+
+
+class CanUseKnowledge(HasTenantRole):
+    """Read knowledge bases and chat: admins and members, not auditors."""
+
+    allowed_roles = frozenset({Role.ADMIN, Role.MEMBER})

@@ -1,0 +1,115 @@
+"""Chunking keeps every chunk inside one page and one heading."""
+
+from pathlib import Path
+
+from rag.chunking import split_into_chunks
+from rag.parsing import ParsedDocument, Section, parse_document
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+
+
+def paragraphs(label: str, count: int) -> str:
+    return "\n\n".join(
+        f"{label} paragraph {number} explains one rule of the plan in plain words."
+        for number in range(count)
+    )
+
+
+def two_page_document() -> ParsedDocument:
+    return ParsedDocument(
+        title="Plan",
+        page_count=2,
+        sections=[
+            Section(text=paragraphs("First", 40), page=1, heading=""),
+            Section(text=paragraphs("Second", 40), page=2, heading="Dental"),
+        ],
+    )
+
+
+def test_long_sections_are_split_under_the_chunk_size() -> None:
+    # when
+    chunks = split_into_chunks(two_page_document(), chunk_size=300, chunk_overlap=50)
+
+    # then
+    assert len(chunks) > 2
+    assert all(len(chunk.text) <= 300 for chunk in chunks)
+
+
+def test_ordinals_count_up_from_zero() -> None:
+    chunks = split_into_chunks(two_page_document(), chunk_size=300, chunk_overlap=50)
+
+    assert [chunk.ordinal for chunk in chunks] == list(range(len(chunks)))
+
+
+def test_no_chunk_crosses_a_page_or_heading() -> None:
+    # given
+    document = two_page_document()
+
+    # when
+    chunks = split_into_chunks(document, chunk_size=300, chunk_overlap=50)
+
+    # then
+    for chunk in chunks:
+        section = document.sections[chunk.page - 1]
+        assert chunk.text in section.text
+        assert chunk.heading == section.heading
+    assert all("Second" not in chunk.text for chunk in chunks if chunk.page == 1)
+    assert all("First" not in chunk.text for chunk in chunks if chunk.page == 2)
+
+
+def test_neighbouring_chunks_overlap() -> None:
+    chunks = split_into_chunks(two_page_document(), chunk_size=300, chunk_overlap=100)
+
+    first, second = chunks[0].text, chunks[1].text
+
+    assert first.splitlines()[-1] in second
+
+
+def test_blank_sections_produce_no_chunks() -> None:
+    # given
+    document = ParsedDocument(
+        title="Sparse",
+        page_count=3,
+        sections=[
+            Section(text="   \n\n  ", page=1, heading=""),
+            Section(text="Only real text.", page=2, heading=""),
+            Section(text="\n", page=3, heading=""),
+        ],
+    )
+
+    # when
+    chunks = split_into_chunks(document)
+
+    # then
+    assert [(chunk.ordinal, chunk.text, chunk.page) for chunk in chunks] == [
+        (0, "Only real text.", 2)
+    ]
+
+
+def test_short_section_becomes_one_chunk() -> None:
+    document = ParsedDocument(
+        title="Memo",
+        page_count=1,
+        sections=[Section(text="Dental\nTwo cleanings.", page=1, heading="Dental")],
+    )
+
+    chunks = split_into_chunks(document)
+
+    assert len(chunks) == 1
+    assert chunks[0].text == "Dental\nTwo cleanings."
+    assert chunks[0].heading == "Dental"
+
+
+def test_real_pdf_chunks_stay_on_their_page() -> None:
+    # given
+    content = (CORPUS / "contoso" / "PerksPlus.pdf").read_bytes()
+    document = parse_document(content, "PerksPlus.pdf")
+    text_by_page = {section.page: section.text for section in document.sections}
+
+    # when
+    chunks = split_into_chunks(document, chunk_size=500, chunk_overlap=75)
+
+    # then
+    assert {chunk.page for chunk in chunks} == set(text_by_page)
+    assert all(chunk.text in text_by_page[chunk.page] for chunk in chunks)
+    assert all(len(chunk.text) <= 500 for chunk in chunks)
