@@ -137,7 +137,11 @@ def enqueue_ingestion(document_id: uuid.UUID) -> None:
     from rag.tasks import dispatch_ingestion
 
     schema_name = connection.schema_name
-    transaction.on_commit(lambda: dispatch_ingestion(schema_name, document_id))
+    if settings.RAG["INGESTION_BACKEND"] == "inline":
+        dispatch_ingestion(schema_name, document_id)
+    else:
+        # A worker must not look for the document before its row is committed.
+        transaction.on_commit(lambda: dispatch_ingestion(schema_name, document_id))
 
 
 def ingest_document(document_id: uuid.UUID) -> Document | None:

@@ -92,7 +92,9 @@ class ParsedDocument:
 
 
 class UnreadableDocument(Exception):
-    """Raised with a reason a person can act on, e.g. 'encrypted PDF needs a password'."""
+    """A file yields no text; `reason` says why in words a person can act on."""
+
+    reason: str
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

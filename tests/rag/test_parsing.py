@@ -1,10 +1,11 @@
-"""Parsing of real awkward files: each one yields text or a reason a person can act on."""
+"""Parsing real awkward files: each gives text or a reason a person can act on."""
 
 import importlib.util
 import io
 import zipfile
 from pathlib import Path
 
+import docx
 import pytest
 from pypdf import PdfReader, PdfWriter
 
@@ -395,3 +396,39 @@ def test_unknown_binary_file_is_refused_with_supported_types() -> None:
     assert reason == (
         "unsupported file type '.png': upload PDF, DOCX, HTML, Markdown or plain text"
     )
+
+
+def test_docx_heading_styles_build_heading_paths() -> None:
+    # given
+    source = docx.Document()
+    source.add_heading("Benefits", level=1)
+    source.add_paragraph("Everyone is covered.")
+    source.add_heading("Dental", level=2)
+    row = source.add_table(rows=1, cols=2).rows[0]
+    row.cells[0].text, row.cells[1].text = "Cleanings", "Twice a year"
+    source.add_heading("Vision", level=1)
+    source.add_paragraph("Glasses every two years.")
+    output = io.BytesIO()
+    source.save(output)
+
+    # when
+    document = parse_document(output.getvalue(), "benefits.docx")
+
+    # then
+    assert document.title == "Benefits"
+    assert [(section.heading, section.text) for section in document.sections] == [
+        ("Benefits", "Benefits\nEveryone is covered."),
+        ("Benefits > Dental", "Dental\nCleanings | Twice a year"),
+        ("Vision", "Vision\nGlasses every two years."),
+    ]
+
+
+def test_real_markdown_file_gives_heading_paths() -> None:
+    content = (CORPUS / "contoso" / "Zava_Company_Overview.md").read_bytes()
+
+    document = parse_document(content, "Zava_Company_Overview.md")
+
+    headings = [section.heading for section in document.sections]
+    assert document.title == "Zava"
+    assert headings[0] == "Zava"
+    assert "Zava > Company Overview > Core Values" in headings

@@ -1,0 +1,85 @@
+"""Shared fixtures: two department tenants with one user per role, and API clients.
+
+The tenants are created once per test session in the test database; each
+test runs inside a transaction that is rolled back, schemas included.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django_tenants.utils import schema_context
+from rest_framework.test import APIClient
+
+from tenants.actions import add_member, provision_tenant
+from tenants.models import Role, Tenant
+from tenants.tokens import tokens_for
+
+SHARED_DIR = Path(__file__).resolve().parent.parent.parent / "shared"
+CORPUS_DIR = SHARED_DIR / "corpus"
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "demo" / "samples"
+PASSWORD = "correct-horse-battery"
+
+# username -> (tenant slug, role); "dana" works in both departments.
+PEOPLE = {
+    "hr_admin": [("hr", Role.ADMIN)],
+    "hr_member": [("hr", Role.MEMBER)],
+    "hr_auditor": [("hr", Role.AUDITOR)],
+    "support_admin": [("support", Role.ADMIN)],
+    "support_member": [("support", Role.MEMBER)],
+    "dana": [("hr", Role.MEMBER), ("support", Role.ADMIN)],
+}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    with django_db_blocker.unblock():
+        for slug in ("hr", "support"):
+            provision_tenant(slug, slug.upper())
+        for username, memberships in PEOPLE.items():
+            for slug, role in memberships:
+                add_member(Tenant.objects.get(slug=slug), username, role, PASSWORD)
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def hr(db) -> Tenant:  # type: ignore[no-untyped-def]
+    return Tenant.objects.get(slug="hr")
+
+
+@pytest.fixture
+def support(db) -> Tenant:  # type: ignore[no-untyped-def]
+    return Tenant.objects.get(slug="support")
+
+
+def access_token(tenant: Tenant, username: str) -> str:
+    membership = tenant.memberships.select_related("user", "tenant").get(
+        user__username=username
+    )
+    return str(tokens_for(membership).access_token)
+
+
+@pytest.fixture
+def client_for(db) -> Callable[..., APIClient]:  # type: ignore[no-untyped-def]
+    """An API client signed in as `username` at `tenant`, sending its header."""
+
+    def make(tenant: Tenant, username: str, header: str | None = None) -> APIClient:
+        client = APIClient()
+        client.credentials(
+            HTTP_AUTHORIZATION=f"Bearer {access_token(tenant, username)}",
+            HTTP_X_TENANT_ID=header if header is not None else tenant.slug,
+        )
+        return client
+
+    return make
+
+
+def api(tenant: Tenant, path: str) -> str:
+    return f"/t/{tenant.slug}/api/v1/{path.lstrip('/')}"
+
+
+@pytest.fixture
+def in_schema() -> Callable[[Tenant], object]:
+    """Context manager to read a tenant's tables directly in a test."""
+    return lambda tenant: schema_context(tenant.schema_name)
