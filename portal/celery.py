@@ -1,7 +1,10 @@
 """Celery app whose tasks carry the tenant schema they were sent from."""
 
 import os
+from typing import Any
 
+import structlog
+from celery.signals import task_postrun, task_prerun
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.base")
@@ -9,3 +12,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.base")
 app = CeleryApp("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+def bind_task_log_context(task_id: str, task: Any, **kwargs: Any) -> None:
+    headers = task.request.headers or {}
+    schema_name = headers.get("_schema_name") or task.request.get("_schema_name")
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        task_id=task_id, task=task.name, tenant=schema_name
+    )
+
+
+@task_postrun.connect
+def clear_task_log_context(**kwargs: Any) -> None:
+    structlog.contextvars.clear_contextvars()

