@@ -5,10 +5,15 @@ process holding a handle exits, so every process that loads the settings
 (web, worker, manage.py) shares the same server.
 """
 
+import json
 import os
+import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -41,7 +46,39 @@ def _start_server(data_dir: Path) -> Any:
 
     import pgserver
 
-    return pgserver.get_server(data_dir, cleanup_mode="stop")
+    _forget_dead_holders(data_dir)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    _exit_cleanly_on_sigterm()
+    return server
+
+
+def _forget_dead_holders(data_dir: Path) -> None:
+    """Drop processes that died without saying goodbye from pgserver's holder list.
+
+    pgserver stops the server when the last holder exits; a holder that was
+    killed outright stays listed and would keep the server running forever.
+    """
+    holders_file = data_dir / ".handle_pids.json"
+    try:
+        holders = json.loads(holders_file.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in holders if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != holders:
+        holders_file.write_text(json.dumps(alive))
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into a normal exit, so pgserver's exit hook stops the server.
+
+    Python's default SIGTERM ends the process without running exit hooks,
+    which would leave the embedded Postgres running. Servers that install
+    their own handler later (Celery, gunicorn) replace this one.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def _create_database_if_missing(host: str, port: str, name: str) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from portal.errors import ApiError
@@ -114,15 +114,24 @@ def _store_document(
     if existing is not None:
         return UploadOutcome(document=existing, duplicate=True)
 
-    document = Document.objects.create(
-        knowledge_base=knowledge_base,
-        filename=_safe_filename(incoming.filename),
-        content_type=incoming.content_type[:150],
-        size_bytes=len(incoming.content),
-        content_hash=content_hash,
-        uploaded_by_id=user_id,
-    )
-    DocumentFile.objects.create(document=document, content=incoming.content)
+    try:
+        # A savepoint, so losing a race with a simultaneous upload of the same
+        # bytes leaves the rest of this upload's transaction usable.
+        with transaction.atomic():
+            document = Document.objects.create(
+                knowledge_base=knowledge_base,
+                filename=_safe_filename(incoming.filename),
+                content_type=incoming.content_type[:150],
+                size_bytes=len(incoming.content),
+                content_hash=content_hash,
+                uploaded_by_id=user_id,
+            )
+            DocumentFile.objects.create(document=document, content=incoming.content)
+    except IntegrityError:
+        existing = Document.objects.get(
+            knowledge_base=knowledge_base, content_hash=content_hash
+        )
+        return UploadOutcome(document=existing, duplicate=True)
     return UploadOutcome(document=document, duplicate=False)
 
 

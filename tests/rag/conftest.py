@@ -1,0 +1,156 @@
+"""Fixtures for ingestion through the API: uploads, and knowledge kept across tests.
+
+Most tests run inside the rolled-back transaction of the `db` fixture. Work
+that must outlive one test (a corpus ingested once per module) or be seen by
+another process (a Celery worker) is committed instead, inside
+`django_db_blocker.unblock()`, and removed again by the fixture that made it.
+"""
+
+import mimetypes
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django_tenants.utils import schema_context
+from rest_framework.test import APIClient
+
+from rag.models import KnowledgeBase
+from tenants.models import Tenant
+from tests.conftest import CORPUS_DIR, access_token, api
+
+CONTOSO_DIR = CORPUS_DIR / "contoso"
+NASTY_DIR = CORPUS_DIR / "nasty"
+CONTOSO_KNOWLEDGE_BASE = "Contoso benefits (ingested once per module)"
+
+
+def signed_in(tenant: Tenant, username: str, header: str | None = None) -> APIClient:
+    """Like the `client_for` fixture, for code that runs outside the `db` fixture."""
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {access_token(tenant, username)}",
+        HTTP_X_TENANT_ID=header if header is not None else tenant.slug,
+    )
+    return client
+
+
+def file_from(path: Path) -> SimpleUploadedFile:
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return SimpleUploadedFile(path.name, path.read_bytes(), content_type=content_type)
+
+
+def text_file(name: str, text: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, text.encode(), content_type="text/plain")
+
+
+def create_knowledge_base(client: APIClient, tenant: Tenant, name: str) -> str:
+    response = client.post(api(tenant, "knowledge-bases"), {"name": name}, format="json")
+    assert response.status_code == 201, response.content
+    return str(response.json()["id"])
+
+
+def upload(
+    client: APIClient,
+    tenant: Tenant,
+    knowledge_base_id: str,
+    files: Sequence[SimpleUploadedFile],
+) -> Any:
+    return client.post(
+        api(tenant, f"knowledge-bases/{knowledge_base_id}/documents"),
+        {"files": list(files)},
+        format="multipart",
+    )
+
+
+def uploaded_documents(
+    client: APIClient,
+    tenant: Tenant,
+    knowledge_base_id: str,
+    files: Sequence[SimpleUploadedFile],
+) -> list[dict[str, Any]]:
+    """Upload, expect 202, and return each document as `GET documents/<id>` shows it."""
+    response = upload(client, tenant, knowledge_base_id, files)
+    assert response.status_code == 202, response.content
+    return [
+        client.get(api(tenant, f"documents/{document['id']}")).json()
+        for document in response.json()["documents"]
+    ]
+
+
+def ask(client: APIClient, tenant: Tenant, query: str, **extra: Any) -> Any:
+    return client.post(api(tenant, "chat"), {"query": query, **extra}, format="json")
+
+
+@pytest.fixture
+def hr_knowledge_base(hr, client_for) -> str:  # type: ignore[no-untyped-def]
+    """An empty knowledge base in hr, made by hr_admin; rolled back with the test."""
+    return create_knowledge_base(client_for(hr, "hr_admin"), hr, "Policies")
+
+
+@pytest.fixture
+def hr_document(hr, client_for, hr_knowledge_base) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """One small ready document in `hr_knowledge_base`."""
+    file = text_file(
+        "parking.txt",
+        "Staff parking permits are issued by the facilities desk on the "
+        "ground floor. A permit costs 12 euros per month.",
+    )
+    [document] = uploaded_documents(
+        client_for(hr, "hr_admin"), hr, hr_knowledge_base, [file]
+    )
+    assert document["status"] == "ready", document
+    return document
+
+
+def delete_knowledge_base(schema_name: str, name: str) -> None:
+    with schema_context(schema_name):
+        KnowledgeBase.objects.filter(name=name).delete()
+    connection.set_schema_to_public()
+
+
+@dataclass(frozen=True)
+class IngestedCorpus:
+    knowledge_base_id: str
+    documents: dict[str, dict[str, Any]]  # filename -> `GET documents/<id>` body
+
+
+@pytest.fixture(scope="module")
+def contoso_in_hr(django_db_setup, django_db_blocker) -> Iterator[IngestedCorpus]:  # type: ignore[no-untyped-def]
+    """The six contoso PDFs ingested into hr once per module, committed."""
+    paths = sorted(CONTOSO_DIR.glob("*.pdf"))
+    try:
+        with django_db_blocker.unblock():
+            hr = Tenant.objects.get(slug="hr")
+            client = signed_in(hr, "hr_admin")
+            knowledge_base_id = create_knowledge_base(
+                client, hr, CONTOSO_KNOWLEDGE_BASE
+            )
+            documents = uploaded_documents(
+                client, hr, knowledge_base_id, [file_from(path) for path in paths]
+            )
+        yield IngestedCorpus(
+            knowledge_base_id=knowledge_base_id,
+            documents={document["filename"]: document for document in documents},
+        )
+    finally:
+        with django_db_blocker.unblock():
+            delete_knowledge_base("t_hr", CONTOSO_KNOWLEDGE_BASE)
+
+
+@pytest.fixture
+def chunk_pages(in_schema) -> Callable[[Tenant, str], list[int]]:  # type: ignore[no-untyped-def]
+    """The page of every chunk of one document, read in its tenant's schema."""
+    from rag.models import Chunk
+
+    def read(tenant: Tenant, document_id: str) -> list[int]:
+        with in_schema(tenant):
+            return list(
+                Chunk.objects.filter(document_id=document_id).values_list(
+                    "page", flat=True
+                )
+            )
+
+    return read
