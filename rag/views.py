@@ -16,13 +16,11 @@ from rag.serializers import (
     KnowledgeBaseCreateSerializer,
     KnowledgeBaseSerializer,
 )
-from tenants.permissions import CanUseKnowledge, IsTenantAdmin
+from tenants.permissions import KnowledgeAccess
 
 
 class KnowledgeBaseListView(APIView):
-    def get_permissions(self):  # type: ignore[no-untyped-def]
-        role_check = IsTenantAdmin if self.request.method == "POST" else CanUseKnowledge
-        return [IsAuthenticated(), role_check()]
+    permission_classes = [IsAuthenticated, KnowledgeAccess]
 
     def get(self, request: Request) -> Response:
         knowledge_bases = KnowledgeBase.objects.annotate(
@@ -51,9 +49,7 @@ class KnowledgeBaseListView(APIView):
 
 
 class KnowledgeBaseDocumentsView(APIView):
-    def get_permissions(self):  # type: ignore[no-untyped-def]
-        role_check = IsTenantAdmin if self.request.method == "POST" else CanUseKnowledge
-        return [IsAuthenticated(), role_check()]
+    permission_classes = [IsAuthenticated, KnowledgeAccess]
 
     def get(self, request: Request, knowledge_base_id: str) -> Response:
         knowledge_base = get_knowledge_base(knowledge_base_id)
@@ -103,11 +99,7 @@ def _incoming_files(request: Request) -> list[actions.IncomingFile]:
 
 
 class DocumentDetailView(APIView):
-    def get_permissions(self):  # type: ignore[no-untyped-def]
-        role_check = (
-            IsTenantAdmin if self.request.method == "DELETE" else CanUseKnowledge
-        )
-        return [IsAuthenticated(), role_check()]
+    permission_classes = [IsAuthenticated, KnowledgeAccess]
 
     def get(self, request: Request, document_id: str) -> Response:
         return Response(DocumentSerializer(get_document(document_id)).data)

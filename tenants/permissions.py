@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from tenants.models import Role
@@ -27,3 +27,14 @@ class CanUseKnowledge(HasTenantRole):
     """Read knowledge bases and chat: admins and members, not auditors."""
 
     allowed_roles = frozenset({Role.ADMIN, Role.MEMBER})
+
+
+class KnowledgeAccess(BasePermission):
+    """Admins and members read knowledge; only admins change it."""
+
+    message = HasTenantRole.message
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in SAFE_METHODS:
+            return CanUseKnowledge().has_permission(request, view)
+        return IsTenantAdmin().has_permission(request, view)
