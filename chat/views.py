@@ -4,7 +4,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import connection
 from django.http import StreamingHttpResponse
 from django_tenants.utils import schema_context
 from rest_framework.permissions import IsAuthenticated
@@ -19,6 +18,8 @@ from chat.serializers import (
     ConversationSerializer,
     MessageSerializer,
 )
+from tenants.authentication import user_id_of
+from tenants.context import current_schema, current_tenant
 from tenants.permissions import CanUseKnowledge
 
 
@@ -31,14 +32,14 @@ class ChatView(APIView):
         data = serializer.validated_data
 
         turn = actions.start_turn(
-            connection.tenant,
-            request.user.pk,
+            current_tenant(),
+            user_id_of(request),
             data["query"],
             data.get("knowledge_base_ids"),
             data.get("conversation_id"),
         )
         if data["stream"]:
-            return _event_stream(turn, connection.schema_name)
+            return _event_stream(turn, current_schema())
 
         for _ in turn.stream():
             pass
@@ -86,7 +87,7 @@ class ConversationListView(APIView):
     permission_classes = [IsAuthenticated, CanUseKnowledge]
 
     def get(self, request: Request) -> Response:
-        conversations = Conversation.objects.filter(user_id=request.user.pk)[:100]
+        conversations = Conversation.objects.filter(user_id=user_id_of(request))[:100]
         return Response(
             {"conversations": ConversationSerializer(conversations, many=True).data}
         )
@@ -96,7 +97,7 @@ class ConversationDetailView(APIView):
     permission_classes = [IsAuthenticated, CanUseKnowledge]
 
     def get(self, request: Request, conversation_id: str) -> Response:
-        conversation = actions.get_conversation(request.user.pk, conversation_id)
+        conversation = actions.get_conversation(user_id_of(request), conversation_id)
         body = ConversationSerializer(conversation).data
         body["messages"] = MessageSerializer(
             conversation.messages.all(), many=True

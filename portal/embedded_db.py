@@ -47,7 +47,7 @@ def _start_server(data_dir: Path) -> Any:
     import pgserver
 
     _forget_dead_holders(data_dir)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     _exit_cleanly_on_sigterm()
     return server
 

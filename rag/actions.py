@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.errors import ApiError
@@ -16,6 +16,7 @@ from rag.embeddings import get_embedding_provider
 from rag.models import Chunk, Document, DocumentFile, DocumentStatus, KnowledgeBase
 from rag.parsing import UnreadableDocument, parse_document
 from rag.stores import VectorEntry, vector_store_for
+from tenants.context import current_schema, current_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def _safe_filename(name: str) -> str:
 def enqueue_ingestion(document_id: uuid.UUID) -> None:
     from rag.tasks import dispatch_ingestion
 
-    schema_name = connection.schema_name
+    schema_name = current_schema()
     if settings.RAG["INGESTION_BACKEND"] == "inline":
         dispatch_ingestion(schema_name, document_id)
     else:
@@ -205,7 +206,7 @@ def _index(document: Document) -> None:
             )
             for draft in drafts
         )
-        vector_store_for(connection.tenant).upsert(
+        vector_store_for(current_tenant()).upsert(
             [
                 VectorEntry(chunk.id, document.id, document.knowledge_base_id, vector)
                 for chunk, vector in zip(chunks, vectors, strict=True)
@@ -253,7 +254,7 @@ def _set_status(document: Document, status: DocumentStatus, **fields: object) ->
 
 def delete_document(document: Document) -> int:
     """Delete a document with its file, chunks and vectors; return the chunk count."""
-    store = vector_store_for(connection.tenant)
+    store = vector_store_for(current_tenant())
 
     with transaction.atomic():
         chunk_count = Chunk.objects.filter(document=document).count()

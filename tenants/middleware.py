@@ -4,11 +4,11 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_tenants.middleware.subfolder import TenantSubfolderMiddleware
 
 from portal.errors import error_response
+from tenants.context import use_public_schema
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ class TenantPathMiddleware(TenantSubfolderMiddleware):
     """Subfolder routing that answers JSON for unknown tenants and resets the schema."""
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        response = super().process_request(request)
+        response: HttpResponse | None = super().process_request(request)
         if response is not None:
             return response
 
@@ -28,7 +28,7 @@ class TenantPathMiddleware(TenantSubfolderMiddleware):
         if tenant.schema_name == "public":
             return None
         if not tenant.is_active or not _served_here(tenant):
-            connection.set_schema_to_public()
+            use_public_schema()
             return _unknown_tenant()
         return None
 
@@ -36,7 +36,7 @@ class TenantPathMiddleware(TenantSubfolderMiddleware):
         self, request: HttpRequest, response: HttpResponse
     ) -> HttpResponse:
         # Work done later on this thread must not run in the last tenant's schema.
-        connection.set_schema_to_public()
+        use_public_schema()
         return response
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> JsonResponse:

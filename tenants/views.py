@@ -3,7 +3,7 @@
 import logging
 
 from django.contrib.auth import authenticate
-from django.db import connection
+from django.contrib.auth.base_user import AbstractBaseUser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +12,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from portal.errors import ApiError
+from tenants.context import current_tenant
 from tenants.models import Membership
 from tenants.serializers import RefreshRequestSerializer, TokenRequestSerializer
 from tenants.tokens import ROLE_CLAIM, TENANT_CLAIM, tokens_for
@@ -45,7 +46,8 @@ class ObtainTokenView(APIView):
 
         refresh = tokens_for(membership)
         logger.info(
-            "auth.signed_in", extra={"user_id": user.pk, "role": membership.role}
+            "auth.signed_in",
+            extra={"user_id": membership.user_id, "role": membership.role},
         )
         return Response(_token_payload(refresh, membership))
 
@@ -64,13 +66,13 @@ class RefreshTokenView(APIView):
             raise ApiError(
                 401, "token_invalid", f"The refresh token is not usable: {exc}."
             ) from None
-        if refresh.get(TENANT_CLAIM) != str(connection.tenant.id):
+        if refresh.get(TENANT_CLAIM) != str(current_tenant().id):
             logger.warning("security.refresh_tenant_mismatch")
             raise ApiError(
                 403, "tenant_mismatch", "This token was issued for another tenant."
             )
 
-        membership = _membership_for_user_id(refresh.get("user_id"))
+        membership = _membership_for_user_id(str(refresh.get("user_id", "")))
         if membership is None:
             raise ApiError(
                 401, "membership_revoked", "This user no longer belongs to the tenant."
@@ -81,16 +83,16 @@ class RefreshTokenView(APIView):
         return Response({"access": str(access), "tenant": membership.tenant.slug})
 
 
-def _membership_in_current_tenant(user: object) -> Membership | None:
-    if user is None or not getattr(user, "is_active", False):
+def _membership_in_current_tenant(user: AbstractBaseUser | None) -> Membership | None:
+    if user is None or not user.is_active:
         return None
-    return _membership_for_user_id(user.pk)  # type: ignore[attr-defined]
+    return _membership_for_user_id(user.pk)
 
 
-def _membership_for_user_id(user_id: object) -> Membership | None:
+def _membership_for_user_id(user_id: int | str) -> Membership | None:
     return (
         Membership.objects.select_related("tenant", "user")
-        .filter(user_id=user_id, user__is_active=True, tenant_id=connection.tenant.id)
+        .filter(user_id=user_id, user__is_active=True, tenant_id=current_tenant().id)
         .first()
     )
 

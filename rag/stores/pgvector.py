@@ -8,6 +8,7 @@ from pgvector.django import CosineDistance
 
 from rag.models import Chunk
 from rag.stores.base import VectorEntry, VectorMatch, VectorStore
+from tenants.context import current_schema
 from tenants.models import Tenant
 
 # HNSW visits ef_search candidates and then applies the knowledge-base filter;
@@ -58,8 +59,8 @@ class PgVectorStore(VectorStore):
     def _require_own_schema(self) -> None:
         # The store was made for one tenant; refuse to touch whatever schema
         # the connection happens to be on if it is not that tenant's.
-        if connection.schema_name != self.schema_name:
+        if current_schema() != self.schema_name:
             raise RuntimeError(
                 f"Vector store for {self.schema_name} used while the connection "
-                f"is on {connection.schema_name}."
+                f"is on {current_schema()}."
             )
