@@ -30,6 +30,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _describe_framework_objects,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     logging.config.dictConfig(
@@ -60,6 +61,18 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             },
         }
     )
+
+
+def _describe_framework_objects(
+    logger: object, method_name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """Django attaches the request (or the raw socket) to its own log records."""
+    request = event_dict.pop("request", None)
+    if isinstance(request, HttpRequest):
+        event_dict["method"] = request.method
+        event_dict["path"] = request.path
+    event_dict.pop("server_time", None)
+    return event_dict
 
 
 def bind_tenant(schema_name: str | None, slug: str | None = None) -> None:
