@@ -195,11 +195,20 @@ def _zip_has_member(content: bytes, name: str) -> bool:
 
 
 def _looks_like_text(content: bytes) -> bool:
+    # Some decoding exists for almost any bytes, so an unknown file type must
+    # also look like text: almost no control bytes besides line breaks and
+    # tabs (UTF-16 and UTF-32 count only with a byte-order mark).
+    has_bom = any(content.startswith(bom) for bom, _ in _BYTE_ORDER_MARKS)
+    if (
+        not has_bom
+        and sum(content.count(byte) for byte in _CONTROL_BYTES) > len(content) // 100
+    ):
+        return False
+
     try:
         decode_text(content)
     except UnreadableDocument:
         return False
-
     return True
 
 

@@ -1,5 +1,7 @@
 """Knowledge base and document endpoints of the tenant API."""
 
+import mimetypes
+
 from django.db.models import Count
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -92,11 +94,18 @@ def _incoming_files(request: Request) -> list[actions.IncomingFile]:
     return [
         actions.IncomingFile(
             filename=upload.name or "unnamed",
-            content_type=upload.content_type or "",
+            content_type=_declared_or_guessed_type(upload.name, upload.content_type),
             content=upload.read(),
         )
         for upload in uploads
     ]
+
+
+def _declared_or_guessed_type(filename: str | None, declared: str | None) -> str:
+    # curl and many scripts send every file as application/octet-stream.
+    if declared and declared != "application/octet-stream":
+        return declared
+    return mimetypes.guess_type(filename or "")[0] or declared or ""
 
 
 class DocumentDetailView(APIView):

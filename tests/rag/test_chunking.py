@@ -1,11 +1,10 @@
 """Chunking keeps every chunk inside one page and one heading."""
 
-from pathlib import Path
-
 from rag.chunking import split_into_chunks
 from rag.parsing import ParsedDocument, Section, parse_document
+from tests.corpus import CORPUS_DIR
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = CORPUS_DIR
 
 
 def paragraphs(label: str, count: int) -> str:

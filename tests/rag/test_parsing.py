@@ -3,15 +3,15 @@
 import importlib.util
 import io
 import zipfile
-from pathlib import Path
 
 import docx
 import pytest
 from pypdf import PdfReader, PdfWriter
 
 from rag.parsing import ParsedDocument, UnreadableDocument, parse_document
+from tests.corpus import CORPUS_DIR
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = CORPUS_DIR
 NASTY = CORPUS / "nasty"
 NASTY_FILES = sorted(
     path.name
@@ -428,3 +428,16 @@ def test_real_markdown_file_gives_heading_paths() -> None:
     assert document.title == "Zava"
     assert headings[0] == "Zava"
     assert "Zava > Company Overview > Core Values" in headings
+
+
+def test_binary_file_with_unknown_extension_is_refused():
+    with pytest.raises(UnreadableDocument) as refused:
+        parse_document(b"\x00\x01\x02binary\x03\x04", "blob.bin")
+
+    assert "unsupported file type '.bin'" in refused.value.reason
+
+
+def test_text_file_with_unknown_extension_is_read():
+    document = parse_document("naïve café notes".encode("cp1252"), "notes.log")
+
+    assert document.sections[0].text == "naïve café notes"

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import override_settings
 from django_tenants.utils import schema_context
 
@@ -48,10 +48,19 @@ class Command(BaseCommand):
         call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
         ensure_public_tenant()
 
+        folders = {
+            slug: Path(options[slug]) if options[slug] else SAMPLES / slug
+            for slug in DEPARTMENTS
+        }
+        for slug, folder in folders.items():
+            if not folder.is_dir():
+                raise CommandError(
+                    f"The folder for {slug} does not exist: {folder.resolve()}"
+                )
+
         credentials = {}
         for slug, name in DEPARTMENTS.items():
-            folder = Path(options[slug]) if options[slug] else SAMPLES / slug
-            credentials[slug] = self._set_up_department(slug, name, folder)
+            credentials[slug] = self._set_up_department(slug, name, folders[slug])
 
         self._print_walkthrough(credentials, options["addr"])
         if options["no_serve"]:
