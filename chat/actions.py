@@ -60,12 +60,13 @@ def start_turn(
         conversation=conversation, role=MessageRole.USER, content=question
     )
 
-    chunks = hybrid_search(
+    found = hybrid_search(
         tenant,
         question,
         knowledge_base_ids=[kb.id for kb in knowledge_bases],
         top_k=TOP_K,
     )
+    chunks = _relevant(found)
     return ChatTurn(
         conversation=conversation,
         question=question,

@@ -4,7 +4,7 @@ import os
 from typing import Any
 
 import structlog
-from celery.signals import task_postrun, task_prerun
+from celery.signals import setup_logging, task_postrun, task_prerun
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.base")
@@ -12,6 +12,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.base")
 app = CeleryApp("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def use_project_logging(**kwargs: Any) -> None:
+    """Keep the project's JSON logs; without a receiver Celery installs its own."""
+    from django.conf import settings
+
+    from portal.logging import configure_logging
+
+    configure_logging(level=settings.LOG_LEVEL, fmt=settings.LOG_FORMAT)
 
 
 @task_prerun.connect

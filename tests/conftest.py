@@ -49,6 +49,8 @@ PEOPLE = {
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     with django_db_blocker.unblock():
+        # Never seed the development database by accident.
+        assert connection.settings_dict["NAME"].startswith("test_")
         for slug in ("hr", "support"):
             provision_tenant(slug, slug.upper())
         for username, memberships in PEOPLE.items():

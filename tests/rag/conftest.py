@@ -7,7 +7,7 @@ another process (a Celery worker) is committed instead, inside
 """
 
 import mimetypes
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
 
 from rag.models import KnowledgeBase
-from tenants.models import Tenant
+from tenants.models import Tenant, schema_name_for
 from tests.conftest import CORPUS_DIR, access_token, api
 
 CONTOSO_DIR = CORPUS_DIR / "contoso"
@@ -47,7 +47,9 @@ def text_file(name: str, text: str) -> SimpleUploadedFile:
 
 
 def create_knowledge_base(client: APIClient, tenant: Tenant, name: str) -> str:
-    response = client.post(api(tenant, "knowledge-bases"), {"name": name}, format="json")
+    response = client.post(
+        api(tenant, "knowledge-bases"), {"name": name}, format="json"
+    )
     assert response.status_code == 201, response.content
     return str(response.json()["id"])
 
@@ -137,20 +139,4 @@ def contoso_in_hr(django_db_setup, django_db_blocker) -> Iterator[IngestedCorpus
         )
     finally:
         with django_db_blocker.unblock():
-            delete_knowledge_base("t_hr", CONTOSO_KNOWLEDGE_BASE)
-
-
-@pytest.fixture
-def chunk_pages(in_schema) -> Callable[[Tenant, str], list[int]]:  # type: ignore[no-untyped-def]
-    """The page of every chunk of one document, read in its tenant's schema."""
-    from rag.models import Chunk
-
-    def read(tenant: Tenant, document_id: str) -> list[int]:
-        with in_schema(tenant):
-            return list(
-                Chunk.objects.filter(document_id=document_id).values_list(
-                    "page", flat=True
-                )
-            )
-
-    return read
+            delete_knowledge_base(schema_name_for("hr"), CONTOSO_KNOWLEDGE_BASE)
