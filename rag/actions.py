@@ -190,8 +190,14 @@ def _index(document: Document) -> None:
     document.title = parsed.title[:500]
     document.page_count = parsed.page_count
     _set_status(document, DocumentStatus.EMBEDDING)
+    contexts = [chunk_context(document.title, draft.heading) for draft in drafts]
     provider = get_embedding_provider()
-    vectors = provider.embed_documents([draft.text for draft in drafts])
+    vectors = provider.embed_documents(
+        [
+            f"{context}\n\n{draft.text}"
+            for context, draft in zip(contexts, drafts, strict=True)
+        ]
+    )
 
     with transaction.atomic():
         Chunk.objects.filter(document=document).delete()
@@ -203,8 +209,9 @@ def _index(document: Document) -> None:
                 text=draft.text,
                 page=draft.page,
                 heading=draft.heading[:500],
+                context=context[:1000],
             )
-            for draft in drafts
+            for context, draft in zip(contexts, drafts, strict=True)
         )
         vector_store_for(current_tenant()).upsert(
             [
@@ -224,6 +231,15 @@ def _index(document: Document) -> None:
             "pages": parsed.page_count,
         },
     )
+
+
+def chunk_context(title: str, heading: str) -> str:
+    """Name the document and the section a chunk comes from, once each."""
+    if not heading or heading == title:
+        return title
+    if not title or heading.startswith(title):
+        return heading
+    return f"{title} > {heading}"
 
 
 def mark_ingestion_failed(

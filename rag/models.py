@@ -91,9 +91,14 @@ class Chunk(models.Model):
     text = models.TextField()
     page = models.PositiveIntegerField(default=1)
     heading = models.CharField(max_length=500, blank=True)
+    # Where the chunk sits ("title > heading path"). It is embedded and
+    # indexed with the text, because a passage often leaves unsaid what it is
+    # about ("Color: Khaki" under a product's spec sheet); citations show
+    # only the text.
+    context = models.CharField(max_length=1000, blank=True)
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True)
     search_vector = models.GeneratedField(
-        expression=SearchVector("heading", weight="A", config="english")
+        expression=SearchVector("context", weight="A", config="english")
         + SearchVector("text", weight="B", config="english"),
         output_field=SearchVectorField(),
         db_persist=True,

@@ -45,7 +45,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="set up, then exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+        call_command("migrate_schemas", interactive=False, verbosity=0)
         ensure_public_tenant()
 
         folders = {
