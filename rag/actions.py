@@ -1,17 +1,19 @@
 """State changes for knowledge bases and documents: create, upload, ingest, delete."""
 
+import contextlib
 import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.errors import ApiError
-from rag.chunking import split_into_chunks
+from rag.chunking import document_label, split_into_chunks
 from rag.embeddings import get_embedding_provider
 from rag.models import Chunk, Document, DocumentFile, DocumentStatus, KnowledgeBase
 from rag.parsing import UnreadableDocument, parse_document
@@ -20,10 +22,15 @@ from tenants.context import current_schema, current_tenant
 
 logger = logging.getLogger(__name__)
 
+RETRY_HINT = "delete and upload the file again"
 # Shown when ingestion fails for a reason that is ours, not the file's.
-INTERNAL_FAILURE = (
-    "ingestion failed inside the platform; delete and upload the file again"
-)
+INTERNAL_FAILURE = f"ingestion failed inside the platform; {RETRY_HINT}"
+FINISHED = (DocumentStatus.READY, DocumentStatus.FAILED)
+# A document whose ingestion keeps dying (a worker killed mid-way each time)
+# is given up after this many starts instead of being redelivered forever.
+MAX_ATTEMPTS = 3
+# Between slices the document is checked for deletion.
+EMBEDDING_SLICE = 256
 
 
 @dataclass(frozen=True)
@@ -42,19 +49,25 @@ class UploadOutcome:
 def create_knowledge_base(
     name: str, description: str, user_id: int | None
 ) -> KnowledgeBase:
-    if KnowledgeBase.objects.filter(name=name).exists():
-        raise ApiError(
-            409, "name_taken", f"A knowledge base named '{name}' exists already."
-        )
+    name_taken = ApiError(
+        409, "name_taken", f"A knowledge base named '{name}' exists already."
+    )
+    if KnowledgeBase.objects.filter(name__iexact=name).exists():
+        raise name_taken
 
     provider = get_embedding_provider()
-    return KnowledgeBase.objects.create(
-        name=name,
-        description=description,
-        embedding_model=provider.model_name,
-        embedding_dimensions=provider.dimensions,
-        created_by_id=user_id,
-    )
+    try:
+        with transaction.atomic():
+            return KnowledgeBase.objects.create(
+                name=name,
+                description=description,
+                embedding_model=provider.model_name,
+                embedding_dimensions=provider.dimensions,
+                created_by_id=user_id,
+            )
+    except IntegrityError:
+        # Another request created the same name between the check and here.
+        raise name_taken from None
 
 
 def upload_documents(
@@ -93,6 +106,15 @@ def check_upload_limits(files: Sequence[tuple[str, int]]) -> None:
             400,
             "too_many_files",
             f"Upload at most {limits['MAX_FILES_PER_UPLOAD']} files per request.",
+        )
+
+    total_mb = sum(size for _, size in files) / (1024 * 1024)
+    if total_mb > limits["MAX_REQUEST_MB"]:
+        raise ApiError(
+            413,
+            "upload_too_large",
+            f"The files add up to {total_mb:.0f} MB; send at most "
+            f"{limits['MAX_REQUEST_MB']} MB per request. Nothing was stored.",
         )
 
     max_bytes = limits["MAX_UPLOAD_MB"] * 1024 * 1024
@@ -154,21 +176,37 @@ def enqueue_ingestion(document_id: uuid.UUID) -> None:
         transaction.on_commit(lambda: dispatch_ingestion(schema_name, document_id))
 
 
+class DocumentGone(Exception):
+    """The document was deleted while it was being ingested."""
+
+
 def ingest_document(document_id: uuid.UUID) -> Document | None:
     """Parse, chunk, embed and index one document in the current tenant schema.
 
-    Safe to run again: a ready document is left alone and any chunks of an
-    earlier, interrupted run are replaced.
+    Safe to run again: a finished document is left alone and any chunks of
+    an earlier, interrupted run are replaced. A document deleted meanwhile
+    stays deleted.
     """
     document = Document.objects.filter(id=document_id).first()
-    if document is None or document.status == DocumentStatus.READY:
+    if document is None or document.status in FINISHED:
         return document
 
-    _set_status(document, DocumentStatus.PARSING, attempts=document.attempts + 1)
     try:
+        if document.attempts >= MAX_ATTEMPTS:
+            _fail(
+                document,
+                f"ingestion was interrupted {document.attempts} times; {RETRY_HINT}",
+            )
+            return document
+        _set_status(document, DocumentStatus.PARSING, attempts=document.attempts + 1)
         _index(document)
     except UnreadableDocument as exc:
-        _fail(document, exc.reason)
+        _fail_unless_gone(document, exc.reason)
+    except DocumentGone:
+        logger.info(
+            "document.deleted_while_ingesting", extra={"document_id": str(document_id)}
+        )
+        return None
     return document
 
 
@@ -184,22 +222,29 @@ def _index(document: Document) -> None:
         chunk_size=settings.RAG["CHUNK_SIZE"],
         chunk_overlap=settings.RAG["CHUNK_OVERLAP"],
     )
-    if not drafts:
-        raise UnreadableDocument("file has no text")
+    _check_chunk_count(len(drafts))
 
-    document.title = parsed.title[:500]
-    document.page_count = parsed.page_count
-    _set_status(document, DocumentStatus.EMBEDDING)
-    contexts = [chunk_context(document.title, draft.heading) for draft in drafts]
-    provider = get_embedding_provider()
-    vectors = provider.embed_documents(
+    label = document_label(parsed)
+    contexts = [chunk_context(label, draft.heading) for draft in drafts]
+    _set_status(
+        document,
+        DocumentStatus.EMBEDDING,
+        title=parsed.title[:500],
+        page_count=parsed.page_count,
+    )
+    vectors = _embed(
+        document,
         [
             f"{context}\n\n{draft.text}"
             for context, draft in zip(contexts, drafts, strict=True)
-        ]
+        ],
     )
 
     with transaction.atomic():
+        # The row lock makes a concurrent delete wait until the chunks are in,
+        # and tells this run if the delete came first.
+        if not Document.objects.select_for_update().filter(id=document.id).exists():
+            raise DocumentGone
         Chunk.objects.filter(document=document).delete()
         chunks = Chunk.objects.bulk_create(
             Chunk(
@@ -219,9 +264,12 @@ def _index(document: Document) -> None:
                 for chunk, vector in zip(chunks, vectors, strict=True)
             ]
         )
-        document.chunk_count = len(chunks)
-        document.ingested_at = timezone.now()
-        _set_status(document, DocumentStatus.READY)
+        _set_status(
+            document,
+            DocumentStatus.READY,
+            chunk_count=len(chunks),
+            ingested_at=timezone.now(),
+        )
 
     logger.info(
         "document.ready",
@@ -231,6 +279,28 @@ def _index(document: Document) -> None:
             "pages": parsed.page_count,
         },
     )
+
+
+def _check_chunk_count(count: int) -> None:
+    limit = settings.RAG["MAX_CHUNKS_PER_DOCUMENT"]
+    if count == 0:
+        raise UnreadableDocument("file has no text")
+    if count > limit:
+        raise UnreadableDocument(
+            f"document is too long: {count} passages, the limit is {limit}; "
+            "split it into smaller files"
+        )
+
+
+def _embed(document: Document, texts: list[str]) -> list[list[float]]:
+    """Embed in slices, stopping early if the document is deleted meanwhile."""
+    provider = get_embedding_provider()
+    vectors: list[list[float]] = []
+    for start in range(0, len(texts), EMBEDDING_SLICE):
+        if start and not Document.objects.filter(id=document.id).exists():
+            raise DocumentGone
+        vectors.extend(provider.embed_documents(texts[start : start + EMBEDDING_SLICE]))
+    return vectors
 
 
 def chunk_context(title: str, heading: str) -> str:
@@ -247,38 +317,51 @@ def mark_ingestion_failed(
 ) -> None:
     """Give up on a document whose ingestion kept failing for internal reasons."""
     document = Document.objects.filter(id=document_id).first()
-    if document is not None and document.status != DocumentStatus.READY:
+    if document is not None and document.status not in FINISHED:
+        _fail_unless_gone(document, reason)
+
+
+def _fail_unless_gone(document: Document, reason: str) -> None:
+    with contextlib.suppress(DocumentGone):
         _fail(document, reason)
 
 
 def _fail(document: Document, reason: str) -> None:
-    Chunk.objects.filter(document=document).delete()
-    document.failure_reason = reason[:500]
-    document.chunk_count = 0
-    _set_status(document, DocumentStatus.FAILED)
+    with transaction.atomic():
+        Chunk.objects.filter(document=document).delete()
+        _set_status(
+            document, DocumentStatus.FAILED, failure_reason=reason[:500], chunk_count=0
+        )
     logger.info(
         "document.failed", extra={"document_id": str(document.id), "reason": reason}
     )
 
 
-def _set_status(document: Document, status: DocumentStatus, **fields: object) -> None:
-    for name, value in fields.items():
+def _set_status(document: Document, status: DocumentStatus, **fields: Any) -> None:
+    """Update the row (never re-insert it: it may have been deleted meanwhile)."""
+    values = {**fields, "status": status, "updated_at": timezone.now()}
+    if not Document.objects.filter(id=document.id).update(**values):
+        raise DocumentGone
+    for name, value in values.items():
         setattr(document, name, value)
-    document.status = status
-    document.save()
 
 
-def delete_document(document: Document) -> int:
+def delete_document(document: Document, user_id: int | None) -> int:
     """Delete a document with its file, chunks and vectors; return the chunk count."""
+    document_id = document.id
     store = vector_store_for(current_tenant())
 
     with transaction.atomic():
-        chunk_count = Chunk.objects.filter(document=document).count()
-        store.delete_document(document.id)
+        chunk_count = Chunk.objects.filter(document_id=document_id).count()
+        store.delete_document(document_id)
         document.delete()
 
     logger.info(
         "document.deleted",
-        extra={"document_id": str(document.id), "chunks": chunk_count},
+        extra={
+            "document_id": str(document_id),
+            "chunks": chunk_count,
+            "user_id": user_id,
+        },
     )
     return chunk_count

@@ -101,6 +101,11 @@ def _thread_executor() -> ThreadPoolExecutor:
     return _executor
 
 
+def wait_for_thread_ingestion(timeout: float) -> None:
+    """Block until the documents queued in this process so far are ingested."""
+    _thread_executor().submit(lambda: None).result(timeout=timeout)
+
+
 def _ingest_in_thread(schema_name: str, document_id: uuid.UUID) -> None:
     try:
         _ingest_now(schema_name, document_id)

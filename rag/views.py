@@ -86,7 +86,7 @@ def _incoming_files(request: Request) -> list[actions.IncomingFile]:
             "multipart_required",
             "Upload files as multipart/form-data in the 'files' field.",
         )
-    uploads = request.FILES.getlist("files") or request.FILES.getlist("file")
+    uploads = request.FILES.getlist("files") + request.FILES.getlist("file")
     # Check sizes before reading anything into memory.
     actions.check_upload_limits(
         [(upload.name or "unnamed", upload.size or 0) for upload in uploads]
@@ -116,5 +116,5 @@ class DocumentDetailView(APIView):
 
     def delete(self, request: Request, document_id: str) -> Response:
         document = get_document(document_id)
-        chunk_count = actions.delete_document(document)
+        chunk_count = actions.delete_document(document, user_id=user_id_of(request))
         return Response({"deleted": str(document_id), "chunks_deleted": chunk_count})

@@ -157,6 +157,10 @@ RAG = {
     "MAX_UPLOAD_MB": env.int("MAX_UPLOAD_MB", default=25),
     "MAX_UNPACKED_MB": env.int("MAX_UNPACKED_MB", default=200),
     "MAX_FILES_PER_UPLOAD": env.int("MAX_FILES_PER_UPLOAD", default=20),
+    "MAX_REQUEST_MB": env.int("MAX_REQUEST_MB", default=100),
+    # About 4 MB of text; longer documents would hold the ingestion queue
+    # for a long time and are refused with a reason.
+    "MAX_CHUNKS_PER_DOCUMENT": env.int("MAX_CHUNKS_PER_DOCUMENT", default=4000),
     "CHUNK_SIZE": env.int("CHUNK_SIZE", default=1000),
     "CHUNK_OVERLAP": env.int("CHUNK_OVERLAP", default=150),
     "EMBEDDING_BATCH_SIZE": env.int("EMBEDDING_BATCH_SIZE", default=32),

@@ -87,6 +87,22 @@ def ask(client: APIClient, tenant: Tenant, query: str, **extra: Any) -> Any:
 
 
 @pytest.fixture
+def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Database access that commits, so other threads and processes see every write.
+
+    Modules that need it name it as their `db` fixture. The name `db` still
+    makes pytest-django create the test database, but nothing is rolled back,
+    so fixtures remove what they make. (`transactional_db` is no way out: its
+    flush would also wipe the tenants made once per session.)
+    """
+    with django_db_blocker.unblock():
+        try:
+            yield
+        finally:
+            connection.set_schema_to_public()
+
+
+@pytest.fixture
 def hr_knowledge_base(hr, client_for) -> str:  # type: ignore[no-untyped-def]
     """An empty knowledge base in hr, made by hr_admin; rolled back with the test."""
     return create_knowledge_base(client_for(hr, "hr_admin"), hr, "Policies")

@@ -139,19 +139,8 @@ def worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:  # type: igno
 
 
 @pytest.fixture
-def db(django_db_setup, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    """Database access that commits, so the worker process sees every write.
-
-    Replaces pytest-django's `db` in this module only: the name still makes
-    pytest-django create the test database, but nothing is rolled back, so
-    fixtures remove what they make. (`transactional_db` is no way out: its
-    flush would also wipe the tenants made once per session.)
-    """
-    with django_db_blocker.unblock():
-        try:
-            yield
-        finally:
-            connection.set_schema_to_public()
+def db(committed_db) -> None:  # type: ignore[no-untyped-def]
+    """Committed writes, so the worker process sees them."""
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Chunking keeps every chunk inside one page and one heading."""
 
-from rag.chunking import split_into_chunks
+from rag.chunking import document_label, split_into_chunks
 from rag.parsing import ParsedDocument, Section, parse_document
 from tests.corpus import CORPUS_DIR
 
@@ -112,3 +112,70 @@ def test_real_pdf_chunks_stay_on_their_page() -> None:
     assert {chunk.page for chunk in chunks} == set(text_by_page)
     assert all(chunk.text in text_by_page[chunk.page] for chunk in chunks)
     assert all(len(chunk.text) <= 500 for chunk in chunks)
+
+
+def test_short_sections_of_a_page_share_a_chunk_under_their_common_heading():
+    # given
+    document = ParsedDocument(
+        title="Tent",
+        page_count=1,
+        sections=[
+            Section(text="# Tent\nTrailMaster X4, price $250", page=1, heading="Tent"),
+            Section(text="## Brand\nOutdoorLiving", page=1, heading="Tent > Brand"),
+            Section(text="## Category\nTents", page=1, heading="Tent > Category"),
+        ],
+    )
+
+    # when
+    chunks = split_into_chunks(document, chunk_size=200, chunk_overlap=0)
+
+    # then
+    assert len(chunks) == 1
+    assert "OutdoorLiving" in chunks[0].text
+    assert "price $250" in chunks[0].text
+    assert chunks[0].heading == "Tent"
+
+
+def test_a_long_section_keeps_its_own_heading():
+    document = ParsedDocument(
+        title="Plan",
+        page_count=1,
+        sections=[
+            Section(text="Intro line.", page=1, heading="Plan"),
+            Section(text=paragraphs("Dental", 30), page=1, heading="Plan > Dental"),
+        ],
+    )
+
+    chunks = split_into_chunks(document, chunk_size=300, chunk_overlap=0)
+
+    assert chunks[0].heading == "Plan"
+    assert {chunk.heading for chunk in chunks[1:]} == {"Plan > Dental"}
+
+
+def test_label_adds_the_short_line_under_a_generic_title():
+    document = ParsedDocument(
+        title="Information about product 1",
+        page_count=1,
+        sections=[
+            Section(
+                text="# Information about product 1\nTrailMaster X4 Tent, price $250,",
+                page=1,
+                heading="Information about product 1",
+            )
+        ],
+    )
+
+    assert (
+        document_label(document)
+        == "Information about product 1 (TrailMaster X4 Tent, price $250)"
+    )
+
+
+def test_label_of_a_pdf_is_its_title():
+    document = ParsedDocument(
+        title="Benefits",
+        page_count=1,
+        sections=[Section(text="UNITED STATES\nForm 10-Q", page=1, heading="")],
+    )
+
+    assert document_label(document) == "Benefits"
