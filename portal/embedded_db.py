@@ -5,8 +5,10 @@ process holding a handle exits, so every process that loads the settings
 (web, worker, manage.py) shares the same server.
 """
 
+import contextlib
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -35,6 +37,27 @@ def embedded_database(data_dir: Path, name: str) -> dict[str, Any]:
         "HOST": host,
         "PORT": port,
     }
+
+
+def local_secret_key(data_dir: Path) -> str:
+    """A random key made on first use and kept in the data folder (mode 0600).
+
+    For machines without DJANGO_SECRET_KEY: every installation signs with its
+    own unguessable key, and tokens survive a restart.
+    """
+    key_file = data_dir / "secret_key"
+    if not key_file.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        draft = data_dir / f".secret_key.{os.getpid()}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        # A hard link appears whole or not at all, and fails if another
+        # process won the race, whose key then stands.
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, key_file)
+        draft.unlink()
+    return key_file.read_text().strip()
 
 
 def _start_server(data_dir: Path) -> Any:

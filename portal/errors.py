@@ -2,6 +2,11 @@
 
 from typing import Any
 
+from django.core.exceptions import (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -64,14 +69,48 @@ def _describe_api_exception(exc: exceptions.APIException) -> tuple[str, str, Any
 
 def _validation_summary(detail: Any) -> str:
     if isinstance(detail, dict):
-        parts = []
-        for field, problems in detail.items():
-            first = problems[0] if isinstance(problems, list) and problems else problems
-            parts.append(f"{field}: {first}")
+        parts = [
+            f"{field}: {_first_problem(problems)}" for field, problems in detail.items()
+        ]
         return "Invalid request. " + "; ".join(parts)
-    if isinstance(detail, list) and detail:
-        return f"Invalid request. {detail[0]}"
-    return "Invalid request."
+    return f"Invalid request. {_first_problem(detail)}".rstrip()
+
+
+def _first_problem(problems: Any) -> str:
+    """The first message in DRF's nested error structure (lists and dicts of them)."""
+    while isinstance(problems, list | dict) and problems:
+        problems = (
+            next(iter(problems.values())) if isinstance(problems, dict) else problems[0]
+        )
+    return str(problems) if problems else ""
+
+
+def bad_request_view(
+    request: HttpRequest, exception: Exception | None = None
+) -> JsonResponse:
+    if isinstance(exception, RequestDataTooBig):
+        return error_response(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            "request_too_large",
+            "The request body is too large for this endpoint.",
+        )
+    if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
+        return error_response(
+            status.HTTP_400_BAD_REQUEST,
+            "too_many_fields",
+            "The request has too many fields or files.",
+        )
+    return error_response(
+        status.HTTP_400_BAD_REQUEST, "bad_request", "The request is malformed."
+    )
+
+
+def permission_denied_view(
+    request: HttpRequest, exception: Exception | None = None
+) -> JsonResponse:
+    return error_response(
+        status.HTTP_403_FORBIDDEN, "forbidden", "This is not allowed."
+    )
 
 
 def not_found_view(

@@ -2,7 +2,12 @@
 
 from django.urls import include, path
 
-from portal.errors import not_found_view, server_error_view
+from portal.errors import (
+    bad_request_view,
+    not_found_view,
+    permission_denied_view,
+    server_error_view,
+)
 
 urlpatterns = [
     path("api/v1/", include("tenants.urls")),
@@ -10,5 +15,7 @@ urlpatterns = [
     path("api/v1/", include("chat.urls")),
 ]
 
+handler400 = bad_request_view
+handler403 = permission_denied_view
 handler404 = not_found_view
 handler500 = server_error_view

@@ -154,6 +154,13 @@ def decode_text(content: bytes, declared_encoding: str | None = None) -> str:
 
 def _choose_format(content: bytes, filename: str) -> str:
     extension = PureWindowsPath(filename).suffix.lower()
+    # A PDF or DOCX is one whatever its name says; names lie more than bytes.
+    if content.startswith(b"%PDF-"):
+        return "PDF"
+    if content.startswith(b"PK\x03\x04") and _zip_has_member(
+        content, "word/document.xml"
+    ):
+        return "DOCX"
     if extension in _FORMATS_BY_EXTENSION:
         return _FORMATS_BY_EXTENSION[extension]
 

@@ -101,7 +101,9 @@ def _load_chunks(
     )
     results = []
     for chunk_id, score in ranked:
-        chunk = rows[chunk_id]
+        chunk = rows.get(chunk_id)
+        if chunk is None:
+            continue  # deleted with its document since the search
         results.append(
             RetrievedChunk(
                 chunk_id=chunk_id,

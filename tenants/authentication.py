@@ -3,12 +3,14 @@
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import Token
 
 from portal.errors import ApiError
-from tenants.context import current_tenant
+from tenants.context import PUBLIC_SCHEMA, current_schema, current_tenant
 from tenants.models import Membership
 from tenants.tokens import TENANT_CLAIM
 
@@ -19,6 +21,8 @@ class TenantJWTAuthentication(JWTAuthentication):
     """simplejwt's checks, then: the token's tenant is the URL's, the membership holds."""
 
     def authenticate(self, request: Request) -> tuple[Any, Token] | None:
+        if current_schema() == PUBLIC_SCHEMA:
+            return None  # no tenant, no tenant token to check
         result = super().authenticate(request)
         if result is None:
             return None
@@ -44,6 +48,13 @@ class TenantJWTAuthentication(JWTAuthentication):
 
         request.membership = membership  # type: ignore[attr-defined]
         return user, token
+
+    def get_user(self, validated_token: Token) -> Any:
+        try:
+            return super().get_user(validated_token)
+        except (ValueError, TypeError, DjangoValidationError):
+            # A signed token whose user id is not an id at all.
+            raise InvalidToken("The token names no valid user.") from None
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'

@@ -15,6 +15,7 @@ from portal.errors import ApiError
 from tenants.context import current_tenant
 from tenants.models import Membership
 from tenants.serializers import RefreshRequestSerializer, TokenRequestSerializer
+from tenants.throttles import SignInRateThrottle
 from tenants.tokens import ROLE_CLAIM, TENANT_CLAIM, tokens_for
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ INVALID_CREDENTIALS = ApiError(
 class ObtainTokenView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    throttle_classes = [SignInRateThrottle]
 
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data)

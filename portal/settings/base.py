@@ -9,7 +9,7 @@ from pathlib import Path
 
 import environ
 
-from portal.embedded_db import embedded_database
+from portal.embedded_db import embedded_database, local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -17,15 +17,14 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG and env.bool("DJANGO_REQUIRE_SECRET_KEY", default=False):
-        raise environ.ImproperlyConfigured("Set DJANGO_SECRET_KEY in production.")
-    # Local runs only: JWTs signed with this key are worthless elsewhere.
-    SECRET_KEY = "insecure-local-development-key-change-me-0123456789"
-
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / ".data")))
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if env.bool("DJANGO_REQUIRE_SECRET_KEY", default=False):
+        raise environ.ImproperlyConfigured("Set DJANGO_SECRET_KEY in production.")
+    SECRET_KEY = local_secret_key(DATA_DIR)
 
 # --- Applications -----------------------------------------------------------
 
@@ -120,7 +119,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "portal.parsers.SafeJSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "portal.errors.api_exception_handler",
@@ -169,6 +168,21 @@ RAG = {
     "CANDIDATES_PER_METHOD": env.int("RETRIEVAL_CANDIDATES", default=50),
     "RRF_K": 60,
 }
+
+# --- Cache and throttling ---------------------------------------------------------
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "portal",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Password guesses per client address and tenant.
+SIGN_IN_RATE = env.str("SIGN_IN_RATE", default="20/min")
 
 # --- Background work -------------------------------------------------------------
 

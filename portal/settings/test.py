@@ -9,3 +9,4 @@ from portal.settings.base import RAG  # noqa: E402
 
 RAG["INGESTION_BACKEND"] = "inline"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SIGN_IN_RATE = "1000/min"

@@ -441,3 +441,12 @@ def test_text_file_with_unknown_extension_is_read():
     document = parse_document("naïve café notes".encode("cp1252"), "notes.log")
 
     assert document.sections[0].text == "naïve café notes"
+
+
+def test_pdf_named_as_text_is_read_as_pdf():
+    content = (CORPUS / "contoso" / "PerksPlus.pdf").read_bytes()
+
+    document = parse_document(content, "perks.txt")
+
+    assert document.page_count > 1
+    assert "PerksPlus" in document.sections[0].text

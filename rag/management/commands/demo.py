@@ -12,7 +12,6 @@ from django_tenants.utils import schema_context
 
 from rag.folders import ingest_folder
 from rag.management.commands.ingest_folder import _knowledge_base
-from rag.tasks import resume_unfinished_ingestion
 from tenants.actions import add_member, ensure_public_tenant, provision_tenant
 from tenants.models import Membership, Role, Tenant
 from tenants.tokens import tokens_for
@@ -65,8 +64,7 @@ class Command(BaseCommand):
         self._print_walkthrough(credentials, options["addr"])
         if options["no_serve"]:
             return
-        for slug in DEPARTMENTS:
-            resume_unfinished_ingestion(Tenant.objects.get(slug=slug).schema_name)
+        call_command("resume_ingestion")
         call_command("runserver", options["addr"], use_reloader=False)
 
     def _set_up_department(self, slug: str, name: str, folder: Path) -> dict[str, str]:
