@@ -121,7 +121,7 @@ def parse_document(
         raise UnreadableDocument("file is empty")
 
     file_format = _choose_format(content, filename)
-    title = PureWindowsPath(filename).stem  # also splits "C:\..." browser paths
+    title = _title_from_filename(filename)
 
     try:
         document = _parse_as(file_format, content, title, max_unpacked_bytes)
@@ -137,6 +137,12 @@ def parse_document(
         raise UnreadableDocument("file has no text")
 
     return document
+
+
+def _title_from_filename(filename: str) -> str:
+    """Read "Northwind_Plus-Benefits.pdf" as "Northwind Plus Benefits"."""
+    stem = PureWindowsPath(filename).stem  # also splits Windows browser paths
+    return " ".join(stem.replace("_", " ").replace("-", " ").split()) or stem
 
 
 def decode_text(content: bytes, declared_encoding: str | None = None) -> str:

@@ -1,8 +1,10 @@
 """Hybrid retrieval: vector similarity and Postgres full-text search, fused by rank."""
 
 import re
+import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -44,11 +46,13 @@ def hybrid_search(
         return []
     candidates = settings.RAG["CANDIDATES_PER_METHOD"]
 
-    query_vector = get_embedding_provider().embed_query(query)
-    vector_matches = vector_store_for(tenant).query(
-        query_vector, knowledge_base_ids=knowledge_base_ids, top_k=candidates
-    )
+    # The query is embedded on another thread (torch releases the GIL) while
+    # this one runs the full-text search on its own database connection.
+    embedding = _embedder().submit(get_embedding_provider().embed_query, query)
     lexical_ids = lexical_search(query, knowledge_base_ids, candidates)
+    vector_matches = vector_store_for(tenant).query(
+        embedding.result(), knowledge_base_ids=knowledge_base_ids, top_k=candidates
+    )
 
     similarity = {match.chunk_id: match.similarity for match in vector_matches}
     fused = reciprocal_rank_fusion(
@@ -56,6 +60,20 @@ def hybrid_search(
         k=settings.RAG["RRF_K"],
     )
     return _load_chunks(fused[:top_k], similarity)
+
+
+_query_embedder: ThreadPoolExecutor | None = None
+_query_embedder_lock = threading.Lock()
+
+
+def _embedder() -> ThreadPoolExecutor:
+    global _query_embedder
+    with _query_embedder_lock:
+        if _query_embedder is None:
+            _query_embedder = ThreadPoolExecutor(
+                max_workers=2, thread_name_prefix="embed-query"
+            )
+    return _query_embedder
 
 
 def lexical_search(
@@ -73,7 +91,7 @@ def lexical_search(
     rows = (
         Chunk.objects.filter(knowledge_base_id__in=knowledge_base_ids)
         .filter(search_vector=search_query)
-        .annotate(rank=SearchRank(F("search_vector"), search_query, cover_density=True))
+        .annotate(rank=SearchRank(F("search_vector"), search_query))
         .order_by("-rank", "id")
         .values_list("id", flat=True)[:limit]
     )

@@ -52,4 +52,4 @@ def test_ingested_chunks_carry_their_context(hr, client_for, in_schema):
 
     # then
     assert contexts
-    assert all(context.startswith("remote-work-policy") for context in contexts)
+    assert all(context.startswith("remote work policy") for context in contexts)
