@@ -76,19 +76,20 @@ def access_token(tenant: Tenant, username: str) -> str:
     return str(tokens_for(membership).access_token)
 
 
+def signed_in(tenant: Tenant, username: str, header: str | None = None) -> APIClient:
+    """An API client signed in as `username` at `tenant`, sending its header."""
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {access_token(tenant, username)}",
+        HTTP_X_TENANT_ID=header if header is not None else tenant.slug,
+    )
+    return client
+
+
 @pytest.fixture
 def client_for(db) -> Callable[..., APIClient]:  # type: ignore[no-untyped-def]
-    """An API client signed in as `username` at `tenant`, sending its header."""
-
-    def make(tenant: Tenant, username: str, header: str | None = None) -> APIClient:
-        client = APIClient()
-        client.credentials(
-            HTTP_AUTHORIZATION=f"Bearer {access_token(tenant, username)}",
-            HTTP_X_TENANT_ID=header if header is not None else tenant.slug,
-        )
-        return client
-
-    return make
+    """`signed_in`, for tests that use the database."""
+    return signed_in
 
 
 def api(tenant: Tenant, path: str) -> str:

@@ -8,6 +8,7 @@ another process (a Celery worker) is committed instead, inside
 
 import mimetypes
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,21 +21,11 @@ from rest_framework.test import APIClient
 
 from rag.models import KnowledgeBase
 from tenants.models import Tenant, schema_name_for
-from tests.conftest import CORPUS_DIR, access_token, api
+from tests.conftest import CORPUS_DIR, api, signed_in
 
 CONTOSO_DIR = CORPUS_DIR / "contoso"
 NASTY_DIR = CORPUS_DIR / "nasty"
 CONTOSO_KNOWLEDGE_BASE = "Contoso benefits (ingested once per module)"
-
-
-def signed_in(tenant: Tenant, username: str, header: str | None = None) -> APIClient:
-    """Like the `client_for` fixture, for code that runs outside the `db` fixture."""
-    client = APIClient()
-    client.credentials(
-        HTTP_AUTHORIZATION=f"Bearer {access_token(tenant, username)}",
-        HTTP_X_TENANT_ID=header if header is not None else tenant.slug,
-    )
-    return client
 
 
 def file_from(path: Path) -> SimpleUploadedFile:
@@ -100,6 +91,18 @@ def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:  # type:
             yield
         finally:
             connection.set_schema_to_public()
+
+
+@contextmanager
+def committed_knowledge_base(tenant: Tenant, name: str) -> Iterator[str]:
+    """A knowledge base made by the tenant's admin, deleted with all it holds afterwards."""
+    knowledge_base_id = create_knowledge_base(
+        signed_in(tenant, f"{tenant.slug}_admin"), tenant, name
+    )
+    try:
+        yield knowledge_base_id
+    finally:
+        delete_knowledge_base(tenant.schema_name, name)
 
 
 @pytest.fixture

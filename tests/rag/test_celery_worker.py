@@ -23,12 +23,7 @@ from portal.celery import app as celery_app
 from rag.models import Chunk, Document, DocumentFile
 from rag.tasks import ingest_document_task
 from tests.conftest import api
-from tests.rag.conftest import (
-    create_knowledge_base,
-    delete_knowledge_base,
-    text_file,
-    upload,
-)
+from tests.rag.conftest import committed_knowledge_base, text_file, upload
 
 pytestmark = pytest.mark.slow
 
@@ -144,15 +139,9 @@ def db(committed_db) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def hr_knowledge_base(hr, client_for) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A committed knowledge base in hr, deleted with all it holds afterwards."""
-    knowledge_base_id = create_knowledge_base(
-        client_for(hr, "hr_admin"), hr, KNOWLEDGE_BASE
-    )
-    try:
+def hr_knowledge_base(hr, db) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    with committed_knowledge_base(hr, KNOWLEDGE_BASE) as knowledge_base_id:
         yield knowledge_base_id
-    finally:
-        delete_knowledge_base(hr.schema_name, KNOWLEDGE_BASE)
 
 
 @pytest.fixture

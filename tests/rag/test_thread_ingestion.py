@@ -13,12 +13,7 @@ from django_tenants.utils import schema_context
 from rag.models import Chunk, Document
 from rag.tasks import wait_for_thread_ingestion
 from tests.conftest import api
-from tests.rag.conftest import (
-    create_knowledge_base,
-    delete_knowledge_base,
-    text_file,
-    upload,
-)
+from tests.rag.conftest import committed_knowledge_base, text_file, upload
 
 KNOWLEDGE_BASE = "Thread ingestion (committed)"
 
@@ -39,14 +34,9 @@ def in_thread(settings) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def hr_knowledge_base(hr, client_for) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    knowledge_base_id = create_knowledge_base(
-        client_for(hr, "hr_admin"), hr, KNOWLEDGE_BASE
-    )
-    try:
+def hr_knowledge_base(hr, db) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    with committed_knowledge_base(hr, KNOWLEDGE_BASE) as knowledge_base_id:
         yield knowledge_base_id
-    finally:
-        delete_knowledge_base(hr.schema_name, KNOWLEDGE_BASE)
 
 
 def wait_for(client, tenant, document_id, statuses, seconds=60):  # type: ignore[no-untyped-def]
