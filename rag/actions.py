@@ -269,6 +269,7 @@ def _index(document: Document) -> None:
             DocumentStatus.READY,
             chunk_count=len(chunks),
             ingested_at=timezone.now(),
+            failure_reason="",
         )
 
     logger.info(
@@ -293,11 +294,17 @@ def _check_chunk_count(count: int) -> None:
 
 
 def _embed(document: Document, texts: list[str]) -> list[list[float]]:
-    """Embed in slices, stopping early if the document is deleted meanwhile."""
+    """Embed in slices, showing progress and stopping if the document is deleted.
+
+    Each slice refreshes `updated_at`, so a document whose `updated_at` stands
+    still while it is parsing or embedding has no process working on it.
+    """
     provider = get_embedding_provider()
     vectors: list[list[float]] = []
     for start in range(0, len(texts), EMBEDDING_SLICE):
-        if start and not Document.objects.filter(id=document.id).exists():
+        if not Document.objects.filter(id=document.id).update(
+            updated_at=timezone.now()
+        ):
             raise DocumentGone
         vectors.extend(provider.embed_documents(texts[start : start + EMBEDDING_SLICE]))
     return vectors

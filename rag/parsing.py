@@ -161,7 +161,7 @@ def decode_text(content: bytes, declared_encoding: str | None = None) -> str:
 def _choose_format(content: bytes, filename: str) -> str:
     extension = PureWindowsPath(filename).suffix.lower()
     # A PDF or DOCX is one whatever its name says; names lie more than bytes.
-    if content.startswith(b"%PDF-"):
+    if content.startswith(b"%PDF-") and b"startxref" in content:
         return "PDF"
     if content.startswith(b"PK\x03\x04") and _zip_has_member(
         content, "word/document.xml"

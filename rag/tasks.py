@@ -8,10 +8,12 @@ import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from celery.exceptions import Reject
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from portal.celery import app
@@ -125,14 +127,31 @@ def _ingest_now(schema_name: str, document_id: uuid.UUID) -> None:
             mark_ingestion_failed(document_id)
 
 
-def resume_unfinished_ingestion(schema_name: str) -> int:
-    """Re-dispatch documents a stopped process left half-way; return how many."""
+def resume_unfinished_ingestion(schema_name: str, stale_after: timedelta) -> int:
+    """Re-dispatch documents left unfinished for `stale_after`; return how many.
+
+    Ingestion refreshes a document's `updated_at` as it goes, so one that has
+    not changed for a while was left behind by a process that stopped.
+    """
+    cutoff = timezone.now() - stale_after
     with schema_context(schema_name):
         pending = list(
             Document.objects.exclude(
                 status__in=[DocumentStatus.READY, DocumentStatus.FAILED]
-            ).values_list("id", flat=True)
+            )
+            .filter(updated_at__lte=cutoff)
+            .values_list("id", flat=True)
         )
     for document_id in pending:
         dispatch_ingestion(schema_name, document_id)
     return len(pending)
+
+
+def resume_in_every_tenant(stale_after: timedelta) -> dict[str, int]:
+    """`resume_unfinished_ingestion` for every tenant; counts by tenant slug."""
+    from tenants.models import Tenant
+
+    return {
+        tenant.slug: resume_unfinished_ingestion(tenant.schema_name, stale_after)
+        for tenant in Tenant.objects.exclude(schema_name=PUBLIC_SCHEMA)
+    }

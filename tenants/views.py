@@ -92,6 +92,8 @@ def _membership_in_current_tenant(user: AbstractBaseUser | None) -> Membership |
 
 
 def _membership_for_user_id(user_id: int | str) -> Membership | None:
+    if not str(user_id).isascii() or not str(user_id).isdigit():
+        return None  # a signed token whose user id is not an id at all
     return (
         Membership.objects.select_related("tenant", "user")
         .filter(user_id=user_id, user__is_active=True, tenant_id=current_tenant().id)

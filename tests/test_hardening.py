@@ -136,3 +136,46 @@ def test_local_signing_key_is_random_private_and_stable(tmp_path):
     assert local_secret_key(tmp_path) == first
     assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
     assert local_secret_key(tmp_path / "other") != first
+
+
+def test_sign_in_throttle_ignores_a_forged_forwarded_for(hr, settings):
+    # given
+    settings.SIGN_IN_RATE = "3/min"
+    cache.clear()
+    for _ in range(3):
+        anonymous_post(
+            hr,
+            "auth/token",
+            {"username": "hr_member", "password": "wrong"},
+            "application/json",
+        )
+
+    # when: the client claims to be someone else
+    response = APIClient().post(
+        api(hr, "auth/token"),
+        {"username": "hr_member", "password": PASSWORD},
+        format="json",
+        HTTP_X_TENANT_ID="hr",
+        HTTP_X_FORWARDED_FOR="10.9.9.9",
+    )
+
+    # then
+    assert response.status_code == 429
+    cache.clear()
+
+
+def test_refresh_token_naming_no_valid_user_is_refused(hr):
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    refresh = RefreshToken()
+    refresh["user_id"] = "abc"
+    refresh["tenant_id"] = str(hr.id)
+
+    response = APIClient().post(
+        api(hr, "auth/token/refresh"),
+        {"refresh": str(refresh)},
+        format="json",
+        HTTP_X_TENANT_ID="hr",
+    )
+
+    assert response.status_code == 401

@@ -124,6 +124,10 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "portal.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Client addresses (for throttling) come from X-Forwarded-For only through
+    # this many trusted proxies; with 0 the header is ignored, so a client
+    # cannot pick its own address.
+    "NUM_PROXIES": env.int("TRUSTED_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tenant assistant portal API",

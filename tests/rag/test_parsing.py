@@ -450,3 +450,11 @@ def test_pdf_named_as_text_is_read_as_pdf():
 
     assert document.page_count > 1
     assert "PerksPlus" in document.sections[0].text
+
+
+def test_markdown_that_starts_like_a_pdf_header_stays_markdown():
+    document = parse_document(
+        b"%PDF-1.7 is the version we target.\n\n# Plan\nShip it.", "notes.md"
+    )
+
+    assert "version we target" in document.sections[0].text

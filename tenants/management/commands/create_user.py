@@ -2,6 +2,7 @@ import os
 import secrets
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants.actions import add_member
@@ -11,7 +12,8 @@ from tenants.models import Role, Tenant
 class Command(BaseCommand):
     help = (
         "Create a user (or reuse one) and give them a role in a tenant. The password "
-        "comes from --password, else $PORTAL_USER_PASSWORD, else a generated one is printed."
+        "comes from --password, else $PORTAL_USER_PASSWORD; a new user without either "
+        "gets a generated one, printed once; an existing user keeps theirs."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -27,16 +29,22 @@ class Command(BaseCommand):
                 f"No tenant '{options['tenant']}'; create it with create_tenant."
             )
 
+        username = options["username"]
+        exists = get_user_model().objects.filter(username=username).exists()
         password = options["password"] or os.environ.get("PORTAL_USER_PASSWORD")
-        generated = password is None
+        generated = password is None and not exists
         if generated:
             password = secrets.token_urlsafe(12)
 
-        membership = add_member(
-            tenant, options["username"], Role(options["role"]), password
-        )
+        membership = add_member(tenant, username, Role(options["role"]), password)
         self.stdout.write(
             f"{membership.user.username} is {membership.role} in {tenant.slug}"
         )
         if generated:
             self.stdout.write(f"password: {password}")
+        elif exists and password:
+            self.stdout.write(
+                f"{username} existed: the new password applies in every tenant they belong to"
+            )
+        elif exists:
+            self.stdout.write(f"{username} existed: their password is unchanged")
