@@ -7,7 +7,6 @@ document; the schema travels with the task, taken from the resolved tenant.
 import logging
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from celery.exceptions import Reject
@@ -18,6 +17,7 @@ from django_tenants.utils import schema_context
 
 from portal.celery import app
 from rag.actions import ingest_document, mark_ingestion_failed
+from rag.fair_queue import FairQueue
 from rag.models import Document, DocumentStatus
 from tenants.context import PUBLIC_SCHEMA, current_schema
 
@@ -77,10 +77,6 @@ def ingest_document_task(self, document_id: str) -> str:  # type: ignore[no-unty
     return document.status if document else "missing"
 
 
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
 def dispatch_ingestion(schema_name: str, document_id: uuid.UUID) -> None:
     """Send one document to the configured ingestion backend."""
     backend = settings.RAG["INGESTION_BACKEND"]
@@ -89,23 +85,27 @@ def dispatch_ingestion(schema_name: str, document_id: uuid.UUID) -> None:
             args=[str(document_id)], headers={"_schema_name": schema_name}
         )
     elif backend == "thread":
-        _thread_executor().submit(_ingest_in_thread, schema_name, document_id)
+        _thread_queue().submit(schema_name, document_id)
     else:
         _ingest_now(schema_name, document_id)
 
 
-def _thread_executor() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
+_queue: FairQueue | None = None
+_queue_lock = threading.Lock()
+
+
+def _thread_queue() -> FairQueue:
+    global _queue
+    with _queue_lock:
+        if _queue is None:
             # One thread: embedding already uses every core.
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
-    return _executor
+            _queue = FairQueue(_ingest_in_thread, thread_name="ingest")
+    return _queue
 
 
 def wait_for_thread_ingestion(timeout: float) -> None:
-    """Block until the documents queued in this process so far are ingested."""
-    _thread_executor().submit(lambda: None).result(timeout=timeout)
+    """Block until the documents queued in this process are ingested."""
+    _thread_queue().wait_until_idle(timeout)
 
 
 def _ingest_in_thread(schema_name: str, document_id: uuid.UUID) -> None:
