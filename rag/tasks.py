@@ -5,7 +5,6 @@ document; the schema travels with the task, taken from the resolved tenant.
 """
 
 import logging
-import threading
 import uuid
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from portal.celery import app
+from portal.lazy import made_once
 from rag.actions import ingest_document, mark_ingestion_failed
 from rag.fair_queue import FairQueue
 from rag.models import Document, DocumentStatus
@@ -90,17 +90,10 @@ def dispatch_ingestion(schema_name: str, document_id: uuid.UUID) -> None:
         _ingest_now(schema_name, document_id)
 
 
-_queue: FairQueue | None = None
-_queue_lock = threading.Lock()
-
-
+@made_once
 def _thread_queue() -> FairQueue:
-    global _queue
-    with _queue_lock:
-        if _queue is None:
-            # One thread: embedding already uses every core.
-            _queue = FairQueue(_ingest_in_thread, thread_name="ingest")
-    return _queue
+    # One thread: embedding already uses every core.
+    return FairQueue(_ingest_in_thread, thread_name="ingest")
 
 
 def wait_for_thread_ingestion(timeout: float) -> None:
