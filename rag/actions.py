@@ -302,7 +302,8 @@ def _embed(document: Document, texts: list[str]) -> list[list[float]]:
     provider = get_embedding_provider()
     vectors: list[list[float]] = []
     for start in range(0, len(texts), EMBEDDING_SLICE):
-        if not Document.objects.filter(id=document.id).update(
+        # The first slice follows the status change that just did the same.
+        if start and not Document.objects.filter(id=document.id).update(
             updated_at=timezone.now()
         ):
             raise DocumentGone

@@ -16,9 +16,9 @@ from django_tenants.utils import schema_context
 
 from portal.celery import app
 from portal.lazy import made_once
-from rag.actions import ingest_document, mark_ingestion_failed
+from rag.actions import FINISHED, ingest_document, mark_ingestion_failed
 from rag.fair_queue import FairQueue
-from rag.models import Document, DocumentStatus
+from rag.models import Document
 from tenants.context import PUBLIC_SCHEMA, current_schema
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class IngestionTask(app.Task):
     retry_backoff_max=300,
     max_retries=MAX_RETRIES,
 )
-def ingest_document_task(self, document_id: str) -> str:  # type: ignore[no-untyped-def]
+def ingest_document_task(self, document_id: str) -> None:  # type: ignore[no-untyped-def]
     try:
         require_tenant_schema()
     except TenantRequired:
@@ -66,15 +66,7 @@ def ingest_document_task(self, document_id: str) -> str:  # type: ignore[no-unty
         )
         raise Reject("no tenant schema", requeue=False) from None
 
-    try:
-        document = ingest_document(uuid.UUID(document_id))
-    except RECOVERABLE_ERRORS:
-        raise
-    except Exception:
-        logger.exception("ingestion.crashed", extra={"document_id": document_id})
-        mark_ingestion_failed(uuid.UUID(document_id))
-        return DocumentStatus.FAILED
-    return document.status if document else "missing"
+    _ingest_or_give_up(uuid.UUID(document_id), retryable=RECOVERABLE_ERRORS)
 
 
 def dispatch_ingestion(schema_name: str, document_id: uuid.UUID) -> None:
@@ -110,14 +102,23 @@ def _ingest_in_thread(schema_name: str, document_id: uuid.UUID) -> None:
 
 def _ingest_now(schema_name: str, document_id: uuid.UUID) -> None:
     with schema_context(schema_name):
-        try:
-            ingest_document(document_id)
-        except Exception:
-            logger.exception(
-                "ingestion.crashed",
-                extra={"document_id": str(document_id), "schema": schema_name},
-            )
-            mark_ingestion_failed(document_id)
+        _ingest_or_give_up(document_id)
+
+
+def _ingest_or_give_up(
+    document_id: uuid.UUID, retryable: tuple[type[Exception], ...] = ()
+) -> None:
+    """Ingest; on an unexpected error mark the document failed, unless it is retryable."""
+    try:
+        ingest_document(document_id)
+    except retryable:
+        raise
+    except Exception:
+        logger.exception(
+            "ingestion.crashed",
+            extra={"document_id": str(document_id), "schema": current_schema()},
+        )
+        mark_ingestion_failed(document_id)
 
 
 def resume_unfinished_ingestion(schema_name: str, stale_after: timedelta) -> int:
@@ -129,9 +130,7 @@ def resume_unfinished_ingestion(schema_name: str, stale_after: timedelta) -> int
     cutoff = timezone.now() - stale_after
     with schema_context(schema_name):
         pending = list(
-            Document.objects.exclude(
-                status__in=[DocumentStatus.READY, DocumentStatus.FAILED]
-            )
+            Document.objects.exclude(status__in=FINISHED)
             .filter(updated_at__lte=cutoff)
             .values_list("id", flat=True)
         )
