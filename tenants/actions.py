@@ -5,6 +5,7 @@ import logging
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from tenants.context import PUBLIC_SCHEMA
 from tenants.models import (
     Domain,
     Membership,
@@ -34,7 +35,7 @@ def ensure_public_tenant() -> Tenant:
     """django-tenants routes non-tenant paths to the tenant whose schema is public."""
     tenant: Tenant
     tenant, _ = Tenant.objects.get_or_create(
-        schema_name="public", defaults={"slug": "public", "name": "Platform"}
+        schema_name=PUBLIC_SCHEMA, defaults={"slug": "public", "name": "Platform"}
     )
     return tenant
 

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_tenants.middleware.subfolder import TenantSubfolderMiddleware
 
 from portal.errors import error_response
-from tenants.context import use_public_schema
+from tenants.context import PUBLIC_SCHEMA, use_public_schema
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class TenantPathMiddleware(TenantSubfolderMiddleware):
             return response
 
         tenant = request.tenant  # type: ignore[attr-defined]
-        if tenant.schema_name == "public":
+        if tenant.schema_name == PUBLIC_SCHEMA:
             return None
         if not tenant.is_active or not _served_here(tenant):
             use_public_schema()
@@ -60,7 +60,7 @@ class TenantHeaderMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         tenant = getattr(request, "tenant", None)
-        if tenant is None or tenant.schema_name == "public":
+        if tenant is None or tenant.schema_name == PUBLIC_SCHEMA:
             return self.get_response(request)
         if not _is_tenant_api(request, tenant):
             return self.get_response(request)

@@ -8,7 +8,7 @@ from pgvector.django import CosineDistance
 
 from rag.models import Chunk
 from rag.stores.base import VectorEntry, VectorMatch, VectorStore
-from tenants.context import current_schema
+from tenants.context import PUBLIC_SCHEMA, current_schema
 from tenants.models import Tenant
 
 # HNSW visits ef_search candidates and then applies the knowledge-base filter;
@@ -18,7 +18,7 @@ EF_SEARCH = 100
 
 class PgVectorStore(VectorStore):
     def __init__(self, tenant: Tenant) -> None:
-        if tenant.schema_name == "public":
+        if tenant.schema_name == PUBLIC_SCHEMA:
             raise ValueError("The public schema holds no knowledge; pass a tenant.")
         self.schema_name = tenant.schema_name
 

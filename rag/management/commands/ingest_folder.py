@@ -7,6 +7,7 @@ from django_tenants.utils import schema_context
 from rag.actions import create_knowledge_base
 from rag.folders import ingest_folder
 from rag.models import KnowledgeBase
+from tenants.context import PUBLIC_SCHEMA
 from tenants.models import Tenant
 
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         if not folder.is_dir():
             raise CommandError(f"{folder} is not a folder.")
         tenant = (
-            Tenant.objects.exclude(schema_name="public")
+            Tenant.objects.exclude(schema_name=PUBLIC_SCHEMA)
             .filter(slug=options["tenant"])
             .first()
         )

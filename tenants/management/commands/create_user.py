@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants.actions import add_member
+from tenants.context import PUBLIC_SCHEMA
 from tenants.models import Role, Tenant
 
 
@@ -24,7 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
-        if tenant is None or tenant.schema_name == "public":
+        if tenant is None or tenant.schema_name == PUBLIC_SCHEMA:
             raise CommandError(
                 f"No tenant '{options['tenant']}'; create it with create_tenant."
             )
