@@ -28,7 +28,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy portal tenants rag chat llm
+	$(VENV)/bin/mypy portal tenants rag chat llm pricing audit
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -11,6 +11,7 @@ from django.http import Http404
 
 from chat.models import Conversation, Message, MessageRole
 from llm.base import AnswerGenerator, Passage
+from llm.gateway import Caller
 from llm.registry import answer_generator_for
 from rag.fetch import get_knowledge_bases
 from rag.models import KnowledgeBase
@@ -35,6 +36,8 @@ class ChatTurn:
     citations: list[dict[str, Any]]
     generator: AnswerGenerator
     answer_parts: list[str] = field(default_factory=list)
+    # The model broke off mid-answer; what arrived is kept, marked as such.
+    interrupted: bool = False
 
     def stream(self) -> Iterator[str]:
         for part in self.generator.stream_answer(self.question, self.passages):
@@ -52,6 +55,7 @@ def start_turn(
     question: str,
     knowledge_base_ids: list[str] | None,
     conversation_id: str | None,
+    actor: str = "",
 ) -> ChatTurn:
     """Load or open the conversation, store the question and retrieve passages."""
     knowledge_bases = _searchable_knowledge_bases(knowledge_base_ids)
@@ -60,21 +64,13 @@ def start_turn(
         conversation=conversation, role=MessageRole.USER, content=question
     )
 
-    found = hybrid_search(
-        tenant,
-        question,
-        knowledge_base_ids=[kb.id for kb in knowledge_bases],
-        top_k=TOP_K,
-    )
-    chunks = _relevant(found)
+    chunks = retrieve(tenant, question, [kb.id for kb in knowledge_bases])
     return ChatTurn(
         conversation=conversation,
         question=question,
-        passages=[
-            _passage(number, chunk) for number, chunk in enumerate(chunks, start=1)
-        ],
+        passages=passages_from(chunks),
         citations=[_citation(chunk) for chunk in chunks],
-        generator=answer_generator_for(tenant),
+        generator=answer_generator_for(tenant, Caller(actor_id=user_id, actor=actor)),
     )
 
 
@@ -86,7 +82,9 @@ def finish_turn(turn: ChatTurn) -> Message:
             role=MessageRole.ASSISTANT,
             content=turn.answer,
             citations=turn.citations,
-            generated_by=turn.generator.name,
+            generated_by=(
+                turn.generator.name + (" (interrupted)" if turn.interrupted else "")
+            )[:100],
         )
         turn.conversation.save(update_fields=["updated_at"])
 
@@ -131,6 +129,20 @@ def _conversation_for(user_id: int, raw_id: str | None, question: str) -> Conver
     )
 
 
+def retrieve(
+    tenant: Tenant, question: str, knowledge_base_ids: list[uuid.UUID]
+) -> list[RetrievedChunk]:
+    """The chunks worth showing a model (or quoting) for this question."""
+    found = hybrid_search(
+        tenant, question, knowledge_base_ids=knowledge_base_ids, top_k=TOP_K
+    )
+    return _relevant(found)
+
+
+def passages_from(chunks: list[RetrievedChunk]) -> list[Passage]:
+    return [_passage(number, chunk) for number, chunk in enumerate(chunks, start=1)]
+
+
 def _relevant(chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
     best = max((chunk.similarity or 0.0 for chunk in chunks), default=0.0)
     floor = best * RELATIVE_SIMILARITY_FLOOR
@@ -138,7 +150,14 @@ def _relevant(chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
 
 
 def _passage(number: int, chunk: RetrievedChunk) -> Passage:
-    return Passage(number=number, title=chunk.title, page=chunk.page, text=chunk.text)
+    return Passage(
+        number=number,
+        title=chunk.title,
+        page=chunk.page,
+        text=chunk.text,
+        document_id=str(chunk.document_id),
+        similarity=chunk.similarity,
+    )
 
 
 def _citation(chunk: RetrievedChunk) -> dict[str, Any]:

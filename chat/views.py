@@ -1,6 +1,7 @@
 """Chat endpoints: ask a question (JSON or Server-Sent Events), read your history."""
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,9 +19,13 @@ from chat.serializers import (
     ConversationSerializer,
     MessageSerializer,
 )
+from llm.gateway import LLMUnavailable, StreamInterrupted
+from portal.errors import ApiError, error_body
 from tenants.authentication import user_id_of
 from tenants.context import current_schema, current_tenant
 from tenants.permissions import CanUseKnowledge
+
+logger = logging.getLogger(__name__)
 
 
 class ChatView(APIView):
@@ -37,12 +42,16 @@ class ChatView(APIView):
             data["query"],
             data.get("knowledge_base_ids"),
             data.get("conversation_id"),
+            actor=request.user.get_username(),
         )
         if data["stream"]:
             return _event_stream(turn, current_schema())
 
-        for _ in turn.stream():
-            pass
+        try:
+            for _ in turn.stream():
+                pass
+        except (LLMUnavailable, StreamInterrupted) as exc:
+            raise _model_failure(exc) from exc
         message = actions.finish_turn(turn)
         return Response(
             {
@@ -58,8 +67,15 @@ class ChatView(APIView):
 def _event_stream(turn: actions.ChatTurn, schema_name: str) -> StreamingHttpResponse:
     def events() -> Iterator[str]:
         yield _sse("citations", {"citations": turn.citations})
-        for part in turn.stream():
-            yield _sse("delta", {"text": part})
+        try:
+            for part in turn.stream():
+                yield _sse("delta", {"text": part})
+        except (LLMUnavailable, StreamInterrupted) as exc:
+            failure = _model_failure(exc)
+            yield _sse("error", error_body(failure.error_code, str(failure.detail)))
+            if not turn.answer:
+                return
+            turn.interrupted = True
         # The response is sent after the middleware has reset the schema, so
         # storing the answer names the tenant's schema again.
         with schema_context(schema_name):
@@ -77,6 +93,20 @@ def _event_stream(turn: actions.ChatTurn, schema_name: str) -> StreamingHttpResp
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+def _model_failure(exc: Exception) -> ApiError:
+    if isinstance(exc, StreamInterrupted):
+        return ApiError(502, "llm_interrupted", str(exc))
+    logger.warning(
+        "chat.llm_unavailable", extra={"attempts": getattr(exc, "attempts", [])}
+    )
+    return ApiError(
+        502,
+        "llm_unavailable",
+        "No language model provider could answer right now; try again in a minute. "
+        "Your question was kept in the conversation.",
+    )
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:

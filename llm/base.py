@@ -17,6 +17,9 @@ class Passage:
     title: str
     page: int
     text: str
+    document_id: str = ""
+    # Cosine similarity to the question, when retrieval measured it.
+    similarity: float | None = None
 
 
 class AnswerGenerator(ABC):

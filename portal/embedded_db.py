@@ -12,6 +12,7 @@ import secrets
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,18 @@ def local_secret_key(data_dir: Path) -> str:
     For machines without DJANGO_SECRET_KEY: every installation signs with its
     own unguessable key, and tokens survive a restart.
     """
-    key_file = data_dir / "secret_key"
+    return local_secret(data_dir, "secret_key", lambda: secrets.token_urlsafe(48))
+
+
+def local_secret(data_dir: Path, name: str, make: Callable[[], str]) -> str:
+    """The secret kept in `data_dir/name`, made by `make` the first time."""
+    key_file = data_dir / name
     if not key_file.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        draft = data_dir / f".secret_key.{os.getpid()}"
+        draft = data_dir / f".{name}.{os.getpid()}"
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
+            handle.write(make())
         # A hard link appears whole or not at all, and fails if another
         # process won the race, whose key then stands.
         with contextlib.suppress(FileExistsError):

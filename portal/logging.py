@@ -58,6 +58,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                 "pgserver": {"level": "WARNING"},
                 "sentence_transformers": {"level": "WARNING"},
                 "httpx": {"level": "WARNING"},
+                "httpx2": {"level": "WARNING"},
+                "google_genai": {"level": "WARNING"},
             },
         }
     )

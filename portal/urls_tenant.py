@@ -13,6 +13,9 @@ urlpatterns = [
     path("api/v1/", include("tenants.urls")),
     path("api/v1/", include("rag.urls")),
     path("api/v1/", include("chat.urls")),
+    path("api/v1/", include("llm.urls")),
+    # OpenAI-compatible, for OpenAI clients and Dify apps (tenant API keys).
+    path("llm/v1/", include("llm.openai_urls")),
 ]
 
 handler400 = bad_request_view

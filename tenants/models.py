@@ -2,6 +2,7 @@
 
 import re
 import uuid
+import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,6 +21,15 @@ def validate_tenant_slug(slug: str) -> None:
         )
 
 
+def validate_time_zone(name: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"'{name}' is not a time zone name such as 'Europe/Berlin' or 'UTC'."
+        ) from None
+
+
 def schema_name_for(slug: str) -> str:
     return "t_" + slug.replace("-", "_")
 
@@ -31,6 +41,10 @@ class Tenant(TenantMixin):
     )
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
+    # Days and months of usage and quotas are counted in this zone.
+    time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True
@@ -72,3 +86,30 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.tenant} as {self.role}"
+
+
+class ApiKey(models.Model):
+    """A key a service (a Dify app, an OpenAI client) uses instead of a user's JWT.
+
+    Only a SHA-256 of the key is stored; the key itself is shown once.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"

@@ -38,3 +38,9 @@ class KnowledgeAccess(BasePermission):
         if request.method in SAFE_METHODS:
             return CanUseKnowledge().has_permission(request, view)
         return IsTenantAdmin().has_permission(request, view)
+
+
+class CanReadUsage(HasTenantRole):
+    """Spend and usage: admins and auditors."""
+
+    allowed_roles = frozenset({Role.ADMIN, Role.AUDITOR})

@@ -8,3 +8,12 @@ class TokenRequestSerializer(serializers.Serializer):
 
 class RefreshRequestSerializer(serializers.Serializer):
     refresh = serializers.CharField(max_length=4096)
+
+
+class ApiKeyRequestSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=["llm", "retrieval"]),
+        allow_empty=False,
+        max_length=2,
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenants import views
+from tenants import api_key_views, views
 
 urlpatterns = [
     path("auth/token", views.ObtainTokenView.as_view(), name="auth-token"),
@@ -8,5 +8,11 @@ urlpatterns = [
         "auth/token/refresh",
         views.RefreshTokenView.as_view(),
         name="auth-token-refresh",
+    ),
+    path("api-keys", api_key_views.ApiKeyListView.as_view(), name="api-keys"),
+    path(
+        "api-keys/<str:key_id>",
+        api_key_views.ApiKeyDetailView.as_view(),
+        name="api-key",
     ),
 ]

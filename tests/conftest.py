@@ -59,6 +59,17 @@ def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-unty
         connection.set_schema_to_public()
 
 
+@pytest.fixture(autouse=True)
+def forget_process_state() -> None:
+    """Caches outlive each test's rolled-back transaction; start every test clean."""
+    from django.core.cache import cache
+
+    from llm.resilience import reset_breakers
+
+    cache.clear()
+    reset_breakers()
+
+
 @pytest.fixture
 def hr(db) -> Tenant:  # type: ignore[no-untyped-def]
     return Tenant.objects.get(slug="hr")

@@ -8,8 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 
-from portal.embedded_db import embedded_database, local_secret_key
+from portal.embedded_db import embedded_database, local_secret, local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -26,6 +27,15 @@ if not SECRET_KEY:
         raise environ.ImproperlyConfigured("Set DJANGO_SECRET_KEY in production.")
     SECRET_KEY = local_secret_key(DATA_DIR)
 
+# Keys that encrypt stored credentials, newest first (see portal/encryption.py).
+SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEYS", default=[])
+if not SECRETS_ENCRYPTION_KEYS:
+    if env.bool("DJANGO_REQUIRE_SECRET_KEY", default=False):
+        raise environ.ImproperlyConfigured("Set SECRETS_ENCRYPTION_KEYS in production.")
+    SECRETS_ENCRYPTION_KEYS = [
+        local_secret(DATA_DIR, "secrets_key", lambda: Fernet.generate_key().decode())
+    ]
+
 # --- Applications -----------------------------------------------------------
 
 SHARED_APPS = [
@@ -40,10 +50,15 @@ SHARED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "pricing",
 ]
 TENANT_APPS = [
     "rag",
     "chat",
+    "llm",
+    "audit",
+    # Feature flags: each tenant's switches live in its own schema.
+    "waffle",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -181,12 +196,53 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "portal",
+            # Every key carries the schema of the tenant it was made for.
+            "KEY_FUNCTION": "django_tenants.cache.make_key",
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "KEY_FUNCTION": "django_tenants.cache.make_key",
+        }
+    }
 # Password guesses per client address and tenant.
 SIGN_IN_RATE = env.str("SIGN_IN_RATE", default="20/min")
+
+# --- Language models -------------------------------------------------------------
+# Platform defaults; a tenant's own settings override them. No provider (or no
+# key) means chat answers are composed from the passages without a model.
+
+
+def _provider_defaults(prefix: str) -> dict[str, str]:
+    return {
+        "API_KEY": env.str(f"{prefix}_API_KEY", default=""),
+        "BASE_URL": env.str(f"{prefix}_BASE_URL", default=""),
+        "LIGHT_MODEL": env.str(f"{prefix}_LIGHT_MODEL", default=""),
+        "HEAVY_MODEL": env.str(f"{prefix}_HEAVY_MODEL", default=""),
+    }
+
+
+LLM = {
+    "PROVIDER": env.str("LLM_PROVIDER", default=""),
+    "FALLBACKS": env.list("LLM_FALLBACKS", default=[]),
+    "TIMEOUT_SECONDS": env.float("LLM_TIMEOUT_SECONDS", default=30.0),
+    # Retries of one provider before falling back to the next.
+    "MAX_RETRIES": env.int("LLM_MAX_RETRIES", default=2),
+    "BACKOFF_SECONDS": env.float("LLM_BACKOFF_SECONDS", default=0.5),
+    # A provider's Retry-After longer than this moves on to the next provider.
+    "MAX_RETRY_AFTER_SECONDS": env.float("LLM_MAX_RETRY_AFTER_SECONDS", default=5.0),
+    "BREAKER_FAILURES": env.int("LLM_BREAKER_FAILURES", default=5),
+    "BREAKER_RESET_SECONDS": env.float("LLM_BREAKER_RESET_SECONDS", default=30.0),
+    "MAX_OUTPUT_TOKENS": env.int("LLM_MAX_OUTPUT_TOKENS", default=1024),
+    "PROVIDERS": {
+        "openai": _provider_defaults("OPENAI"),
+        "anthropic": _provider_defaults("ANTHROPIC"),
+        "gemini": _provider_defaults("GEMINI"),
+        "openai_compatible": _provider_defaults("OPENAI_COMPATIBLE"),
+    },
+}
 
 # --- Background work -------------------------------------------------------------
 

@@ -10,3 +10,14 @@ from portal.settings.base import RAG  # noqa: E402
 RAG["INGESTION_BACKEND"] = "inline"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SIGN_IN_RATE = "1000/min"
+
+# Tests configure providers per tenant; nothing leaks in from the machine.
+from portal.settings.base import LLM  # noqa: E402
+
+LLM["PROVIDER"] = ""
+LLM["FALLBACKS"] = []
+LLM["BACKOFF_SECONDS"] = 0.01
+LLM["TIMEOUT_SECONDS"] = 5.0
+for _provider in LLM["PROVIDERS"].values():
+    for _name in _provider:
+        _provider[_name] = ""

@@ -1,0 +1,128 @@
+"""Which providers and models serve a tenant, resolved fresh for every request.
+
+The environment gives the platform's defaults; the tenant's LLMSettings and
+ProviderSetting rows (in its own schema) override them, and the tenant's
+feature switches forbid providers or turn routing off. Nothing here is
+cached across requests, so a change applies to the next call.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from waffle import get_waffle_switch_model
+
+from llm.models import PROVIDERS, LLMSettings, ProviderSetting
+from pricing.catalogue import default_model
+
+ROUTING_SWITCH = "llm_routing"
+SWITCH_DEFAULTS = {ROUTING_SWITCH: True} | {
+    f"llm_provider_{name}": True for name in PROVIDERS
+}
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    api_key: str
+    base_url: str
+    light_model: str
+    heavy_model: str
+    # "tenant" when the tenant brought its own key, else "platform".
+    credentials_from: str
+
+    def model_for(self, tier: str) -> str:
+        return self.light_model if tier == "light" else self.heavy_model
+
+    def __repr__(self) -> str:
+        # Never print the key, even in a traceback.
+        return f"ProviderConfig({self.name!r}, base_url={self.base_url!r})"
+
+
+@dataclass(frozen=True)
+class TenantLLMConfig:
+    #: Providers to try in order: the chosen one, then its fallbacks.
+    chain: tuple[ProviderConfig, ...]
+    routing_enabled: bool
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.chain)
+
+
+def switches() -> dict[str, bool]:
+    """The tenant's LLM switches, defaults filled in for those never set.
+
+    Read from the table rather than waffle's cache: a cache local to one
+    process would keep serving an old value in the others.
+    """
+    stored = get_waffle_switch_model().objects.filter(name__in=SWITCH_DEFAULTS)
+    return SWITCH_DEFAULTS | {switch.name: bool(switch.active) for switch in stored}
+
+
+def switch_is_on(name: str) -> bool:
+    return switches().get(name, False)
+
+
+def config_for_current_tenant() -> TenantLLMConfig:
+    """Resolve the configuration in the tenant schema the connection is on."""
+    tenant_settings = LLMSettings.current()
+    own = {row.provider: row for row in ProviderSetting.objects.all()}
+    defaults = settings.LLM
+
+    flags = switches()
+    primary = tenant_settings.provider or defaults["PROVIDER"]
+    fallbacks = (
+        tenant_settings.fallbacks if tenant_settings.pk else defaults["FALLBACKS"]
+    )
+    chain: list[ProviderConfig] = []
+    for name in _unique([primary, *fallbacks]):
+        if name not in PROVIDERS or not flags[f"llm_provider_{name}"]:
+            continue
+        provider = _provider_config(name, own.get(name), defaults["PROVIDERS"][name])
+        if provider is not None:
+            chain.append(provider)
+    return TenantLLMConfig(chain=tuple(chain), routing_enabled=flags[ROUTING_SWITCH])
+
+
+def _provider_config(
+    name: str, own: ProviderSetting | None, platform: dict[str, str]
+) -> ProviderConfig | None:
+    own_key = own.api_key if own else ""
+    own_url = own.base_url if own else ""
+    if own_url and not own_key and name != "openai_compatible":
+        # The platform's key is never sent to an address a tenant chose.
+        return None
+    uses_own = bool(own_key or own_url)
+    api_key = own_key if uses_own else platform["API_KEY"]
+    base_url = own_url if uses_own else platform["BASE_URL"]
+    if not _usable(name, api_key, base_url):
+        return None
+
+    light = (own.light_model if own else "") or platform["LIGHT_MODEL"]
+    heavy = (own.heavy_model if own else "") or platform["HEAVY_MODEL"]
+    light = light or default_model(name, "light") or heavy
+    heavy = heavy or default_model(name, "heavy") or light
+    if not light:
+        return None
+    return ProviderConfig(
+        name=name,
+        api_key=api_key,
+        base_url=base_url,
+        light_model=light,
+        heavy_model=heavy,
+        credentials_from="tenant" if uses_own else "platform",
+    )
+
+
+def _usable(name: str, api_key: str, base_url: str) -> bool:
+    if name == "openai_compatible":
+        return bool(base_url)
+    return bool(api_key)
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: list[str] = []
+    for name in names:
+        if name and name not in seen:
+            seen.append(name)
+    return seen

@@ -1,0 +1,380 @@
+"""Call a tenant's providers: route, retry, fall back, and meter every attempt.
+
+`Gateway.complete` returns a whole answer; `Gateway.stream` yields text as it
+arrives. A stream may still fall back to the next provider until its first
+delta has been handed to the caller; after that a failure ends the stream
+with StreamInterrupted, and what was used is metered all the same.
+"""
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from audit.models import Outcome
+from llm.config import ProviderConfig, TenantLLMConfig
+from llm.metering import CallRecord, meter
+from llm.providers.anthropic import AnthropicProvider
+from llm.providers.base import (
+    ChatMessage,
+    Completion,
+    CompletionRequest,
+    CompletionStream,
+    ErrorKind,
+    Provider,
+    ProviderError,
+    Usage,
+)
+from llm.providers.gemini import GeminiProvider
+from llm.providers.openai import OpenAICompatibleProvider, OpenAIProvider
+from llm.resilience import backoff_seconds, breaker_for
+from llm.router import RouteDecision, RouteRequest, Task, route
+from pricing.models import Tier
+from tenants.models import Tenant
+
+PROVIDER_CLASSES: dict[
+    str, type[OpenAIProvider | AnthropicProvider | GeminiProvider]
+] = {
+    "openai": OpenAIProvider,
+    "openai_compatible": OpenAICompatibleProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
+}
+# SDK clients hold connection pools; keep the most recently used ones.
+MAX_CACHED_CLIENTS = 128
+
+
+class LLMUnavailable(Exception):
+    """Every provider in the chain failed or was skipped."""
+
+    def __init__(self, attempts: list[str]) -> None:
+        super().__init__(
+            "No language model provider could answer: " + "; ".join(attempts)
+        )
+        self.attempts = attempts
+
+
+class StreamInterrupted(Exception):
+    """The provider failed after part of the answer was already sent."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the call is made for, as the audit trail names them."""
+
+    actor_id: int | None = None
+    actor: str = ""
+
+
+@dataclass
+class Answer:
+    completion: Completion
+    provider: str
+    model: str
+    decision: RouteDecision
+
+
+class Gateway:
+    def __init__(self, tenant: Tenant, config: TenantLLMConfig) -> None:
+        self.tenant = tenant
+        self.config = config
+
+    def decide(self, request: RouteRequest, tier: str | None = None) -> RouteDecision:
+        if tier in (Tier.LIGHT, Tier.HEAVY):
+            return RouteDecision(tier, "tier asked for by the caller")
+        if not self.config.routing_enabled:
+            return RouteDecision(Tier.HEAVY, "routing is switched off for this tenant")
+        return route(request)
+
+    def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        decision: RouteDecision,
+        *,
+        task: Task,
+        caller: Caller | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Answer:
+        failures: list[str] = []
+        for provider_config in self.config.chain:
+            request = self._request(
+                provider_config, decision, messages, max_tokens, temperature
+            )
+            attempt = _Attempt(
+                self, provider_config, request, decision, task, caller or Caller()
+            )
+            completion = attempt.complete(failures)
+            if completion is not None:
+                return Answer(completion, provider_config.name, request.model, decision)
+        raise LLMUnavailable(failures or ["no provider is configured"])
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        decision: RouteDecision,
+        *,
+        task: Task,
+        caller: Caller | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> "GatewayStream":
+        requests = [
+            (
+                provider_config,
+                self._request(
+                    provider_config, decision, messages, max_tokens, temperature
+                ),
+            )
+            for provider_config in self.config.chain
+        ]
+        return GatewayStream(self, requests, decision, task, caller or Caller())
+
+    def _request(
+        self,
+        provider_config: ProviderConfig,
+        decision: RouteDecision,
+        messages: Sequence[ChatMessage],
+        max_tokens: int | None,
+        temperature: float | None,
+    ) -> CompletionRequest:
+        return CompletionRequest(
+            messages=tuple(messages),
+            model=provider_config.model_for(decision.tier),
+            max_tokens=max_tokens or settings.LLM["MAX_OUTPUT_TOKENS"],
+            temperature=temperature,
+        )
+
+
+class GatewayStream:
+    """Iterate for text deltas; `answer` is set once the stream has ended."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        requests: list[tuple[ProviderConfig, CompletionRequest]],
+        decision: RouteDecision,
+        task: Task,
+        caller: Caller,
+    ) -> None:
+        self._gateway = gateway
+        self._requests = requests
+        self.decision = decision
+        self._task = task
+        self._caller = caller
+        self.answer: Answer | None = None
+        # Known once a provider has produced its first delta.
+        self.provider = ""
+        self.model = ""
+
+    def __iter__(self) -> Iterator[str]:
+        failures: list[str] = []
+        for provider_config, request in self._requests:
+            attempt = _Attempt(
+                self._gateway,
+                provider_config,
+                request,
+                self.decision,
+                self._task,
+                self._caller,
+            )
+            opened = attempt.open_stream(failures)
+            if opened is None:
+                continue
+            stream, first = opened
+            self.provider, self.model = provider_config.name, request.model
+            yield from attempt.relay(stream, first)
+            self.answer = Answer(
+                stream.completion, provider_config.name, request.model, self.decision
+            )
+            return
+        raise LLMUnavailable(failures or ["no provider is configured"])
+
+
+class _Attempt:
+    """Calls to one provider: the first try and its retries."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        provider_config: ProviderConfig,
+        request: CompletionRequest,
+        decision: RouteDecision,
+        task: Task,
+        caller: Caller,
+    ) -> None:
+        self.gateway = gateway
+        self.config = provider_config
+        self.request = request
+        self.decision = decision
+        self.task = task
+        self.caller = caller
+        self.breaker = breaker_for(
+            provider_config.name, provider_config.base_url, provider_config.api_key
+        )
+        self.provider = provider_for(provider_config)
+
+    def complete(self, failures: list[str]) -> Completion | None:
+        for attempt in self._tries(failures):
+            started = time.monotonic()
+            try:
+                completion = self.provider.complete(self.request)
+            except ProviderError as error:
+                if not self._failed(error, started, attempt, failures):
+                    return None
+                continue
+            self.breaker.record_success()
+            self._meter(completion, started, Outcome.SUCCESS)
+            return completion
+        return None
+
+    def open_stream(
+        self, failures: list[str]
+    ) -> tuple[CompletionStream, str | None] | None:
+        """Open a stream and read up to its first delta, retrying on the way."""
+        for attempt in self._tries(failures):
+            started = time.monotonic()
+            stream: CompletionStream | None = None
+            try:
+                stream = self.provider.stream(self.request)
+                deltas = iter(stream)
+                first = next(deltas, None)
+            except ProviderError as error:
+                if stream is not None:
+                    stream.close()
+                if not self._failed(error, started, attempt, failures):
+                    return None
+                continue
+            self._started, self._deltas = started, deltas
+            self._first_token_ms = _ms_since(started)
+            return stream, first
+        return None
+
+    def relay(self, stream: CompletionStream, first: str | None) -> Iterator[str]:
+        started = self._started
+        try:
+            if first is not None:
+                yield first
+            yield from self._deltas
+        except ProviderError as error:
+            self.breaker.record_failure()
+            self._meter(
+                stream.completion,
+                started,
+                Outcome.ERROR,
+                error=str(error),
+                streamed=True,
+            )
+            raise StreamInterrupted(
+                "The model's answer broke off; what arrived is shown and was metered."
+            ) from error
+        except GeneratorExit:
+            # The client went away: bill what was generated, then let go.
+            stream.close()
+            self.breaker.record_success()
+            self._meter(
+                stream.completion,
+                started,
+                Outcome.ERROR,
+                error="client disconnected",
+                streamed=True,
+            )
+            raise
+        self.breaker.record_success()
+        self._meter(stream.completion, started, Outcome.SUCCESS, streamed=True)
+
+    def _tries(self, failures: list[str]) -> Iterator[int]:
+        for attempt in range(1, settings.LLM["MAX_RETRIES"] + 2):
+            if not self.breaker.allows_call():
+                failures.append(f"{self.config.name}: circuit open, skipped")
+                return
+            yield attempt
+
+    def _failed(
+        self, error: ProviderError, started: float, attempt: int, failures: list[str]
+    ) -> bool:
+        """Record a failed try; True when it is worth trying this provider again."""
+        if error.kind == ErrorKind.CLIENT:
+            # The provider answered; the request was at fault, not the service.
+            self.breaker.record_success()
+        else:
+            self.breaker.record_failure()
+        failures.append(f"{self.config.name}: {error}")
+        self._meter(
+            Completion(text="", model=self.request.model, usage=Usage()),
+            started,
+            Outcome.ERROR,
+            error=str(error),
+        )
+        if not error.retryable or attempt > settings.LLM["MAX_RETRIES"]:
+            return False
+        pause = backoff_seconds(attempt, error.retry_after)
+        if pause is None:
+            return False
+        time.sleep(pause)
+        return True
+
+    def _meter(
+        self,
+        completion: Completion,
+        started: float,
+        outcome: str,
+        *,
+        error: str = "",
+        streamed: bool = False,
+    ) -> None:
+        meter(
+            self.gateway.tenant,
+            CallRecord(
+                provider=self.config.name,
+                model=self.request.model,
+                tier=self.decision.tier,
+                task=self.task,
+                route_reason=self.decision.reason,
+                usage=completion.usage,
+                latency_ms=_ms_since(started),
+                outcome=outcome,
+                error=error,
+                request_id=completion.request_id,
+                finish_reason=completion.finish_reason,
+                streamed=streamed,
+                first_token_ms=getattr(self, "_first_token_ms", None)
+                if streamed
+                else None,
+                actor_id=self.caller.actor_id,
+                actor=self.caller.actor,
+            ),
+        )
+
+
+_clients: OrderedDict[str, Provider] = OrderedDict()
+_clients_lock = threading.Lock()
+
+
+def provider_for(config: ProviderConfig) -> Provider:
+    """One SDK client per provider account, reused across requests."""
+    timeout = settings.LLM["TIMEOUT_SECONDS"]
+    account = hashlib.sha256(
+        f"{config.name}|{config.base_url}|{config.api_key}|{timeout}".encode()
+    ).hexdigest()
+    with _clients_lock:
+        provider = _clients.get(account)
+        if provider is not None:
+            _clients.move_to_end(account)
+            return provider
+    provider = PROVIDER_CLASSES[config.name](
+        api_key=config.api_key, base_url=config.base_url or None, timeout=timeout
+    )
+    with _clients_lock:
+        _clients[account] = provider
+        while len(_clients) > MAX_CACHED_CLIENTS:
+            _clients.popitem(last=False)
+    return provider
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

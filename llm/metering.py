@@ -1,0 +1,141 @@
+"""Write every provider call to the tenant's usage records and audit trail."""
+
+import logging
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from audit.models import Outcome
+from audit.trail import record
+from llm.models import UsageRecord
+from llm.providers.base import Usage
+from pricing.catalogue import TokenCounts, cost_of, price_of
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CallRecord:
+    """One attempt at one provider: what it cost and how it went."""
+
+    provider: str
+    model: str
+    tier: str
+    task: str
+    route_reason: str
+    usage: Usage
+    latency_ms: int
+    outcome: str = Outcome.SUCCESS
+    error: str = ""
+    request_id: str = ""
+    finish_reason: str = ""
+    streamed: bool = False
+    first_token_ms: int | None = None
+    actor_id: int | None = None
+    actor: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cost(self) -> Decimal:
+        tokens = TokenCounts(
+            input=self.usage.input_tokens,
+            output=self.usage.output_tokens,
+            cached=self.usage.cached_tokens,
+            cache_write=self.usage.cache_write_tokens,
+        )
+        return cost_of(price_of(self.provider, self.model), tokens)
+
+
+def meter(tenant: Tenant, call: CallRecord) -> Decimal:
+    """Add the call to today's usage row and append it to the audit trail."""
+    cost = call.cost
+    # Streams are metered while the response is sent, after the request's
+    # schema was reset: name the tenant's schema explicitly.
+    with schema_context(tenant.schema_name), transaction.atomic():
+        _add_to_usage(local_day(tenant), call, cost)
+        record(
+            "llm.call",
+            outcome=call.outcome,
+            actor_id=call.actor_id,
+            actor=call.actor,
+            details=_audit_details(call, cost),
+        )
+    logger.info(
+        "llm.call",
+        extra={
+            "provider": call.provider,
+            "model": call.model,
+            "tier": call.tier,
+            "outcome": call.outcome,
+            "input_tokens": call.usage.input_tokens,
+            "output_tokens": call.usage.output_tokens,
+            "cost": str(cost),
+            "latency_ms": call.latency_ms,
+        },
+    )
+    return cost
+
+
+def local_day(tenant: Tenant) -> date:
+    return timezone.now().astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()
+
+
+def _add_to_usage(day: date, call: CallRecord, cost: Decimal) -> None:
+    key = {
+        "day": day,
+        "provider": call.provider,
+        "model": call.model,
+        "tier": call.tier,
+    }
+    increments = {
+        "requests": F("requests") + 1,
+        "failed_requests": F("failed_requests")
+        + (0 if call.outcome == Outcome.SUCCESS else 1),
+        "input_tokens": F("input_tokens") + call.usage.input_tokens,
+        "cached_tokens": F("cached_tokens") + call.usage.cached_tokens,
+        "output_tokens": F("output_tokens") + call.usage.output_tokens,
+        "cost": F("cost") + cost,
+        "latency_ms_total": F("latency_ms_total") + call.latency_ms,
+    }
+    if UsageRecord.objects.filter(**key).update(**increments):
+        return
+    try:
+        # A savepoint, so losing the race to create the row can be retried.
+        with transaction.atomic():
+            UsageRecord.objects.create(**key)
+    except IntegrityError:
+        pass
+    UsageRecord.objects.filter(**key).update(**increments)
+
+
+def _audit_details(call: CallRecord, cost: Decimal) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "provider": call.provider,
+        "model": call.model,
+        "tier": call.tier,
+        "task": call.task,
+        "route_reason": call.route_reason,
+        "input_tokens": call.usage.input_tokens,
+        "cached_tokens": call.usage.cached_tokens,
+        "output_tokens": call.usage.output_tokens,
+        "usage_estimated": call.usage.estimated,
+        "cost_usd": str(cost),
+        "latency_ms": call.latency_ms,
+        "streamed": call.streamed,
+        "provider_request_id": call.request_id,
+        "finish_reason": call.finish_reason,
+    }
+    if call.first_token_ms is not None:
+        details["first_token_ms"] = call.first_token_ms
+    if call.error:
+        details["error"] = call.error
+    details.update(call.extra)
+    return details
