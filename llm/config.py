@@ -2,18 +2,23 @@
 
 The environment gives the platform's defaults; the tenant's LLMSettings and
 ProviderSetting rows (in its own schema) override them, and the tenant's
-feature switches forbid providers or turn routing off. Nothing here is
-cached across requests, so a change applies to the next call.
+feature switches (django-waffle, in the tenant's schema) forbid providers or
+turn routing off. The rows are cached per tenant and dropped from the cache
+whenever one of them is saved, so a change applies to the next call.
 """
 
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from waffle import get_waffle_switch_model
 
 from llm.models import PROVIDERS, LLMSettings, ProviderSetting
 from pricing.catalogue import default_model
 
+SETTINGS_CACHE_KEY = "llm:stored-settings"
+SETTINGS_CACHE_SECONDS = 300
 ROUTING_SWITCH = "llm_routing"
 SWITCH_DEFAULTS = {ROUTING_SWITCH: True} | {
     f"llm_provider_{name}": True for name in PROVIDERS
@@ -49,14 +54,40 @@ class TenantLLMConfig:
         return bool(self.chain)
 
 
-def switches() -> dict[str, bool]:
-    """The tenant's LLM switches, defaults filled in for those never set.
+@dataclass(frozen=True)
+class StoredSettings:
+    """The tenant's rows as stored; keys stay encrypted, also in the cache."""
 
-    Read from the table rather than waffle's cache: a cache local to one
-    process would keep serving an old value in the others.
+    settings: LLMSettings
+    providers: dict[str, ProviderSetting]
+    switches: dict[str, bool]
+
+
+def stored_settings() -> StoredSettings:
+    """The tenant's settings rows, from the cache when they have not changed.
+
+    The cache key carries the tenant's schema; every save of these rows
+    drops the entry (see llm/apps.py), so a change applies to the next call.
     """
-    stored = get_waffle_switch_model().objects.filter(name__in=SWITCH_DEFAULTS)
-    return SWITCH_DEFAULTS | {switch.name: bool(switch.active) for switch in stored}
+    stored: StoredSettings | None = cache.get(SETTINGS_CACHE_KEY)
+    if stored is None:
+        stored = StoredSettings(
+            settings=LLMSettings.current(),
+            providers={row.provider: row for row in ProviderSetting.objects.all()},
+            switches=_read_switches(),
+        )
+        cache.set(SETTINGS_CACHE_KEY, stored, SETTINGS_CACHE_SECONDS)
+    return stored
+
+
+def forget_stored_settings(**kwargs: object) -> None:
+    cache.delete(SETTINGS_CACHE_KEY)
+    # A reader in another process may have cached the old rows before commit.
+    transaction.on_commit(lambda: cache.delete(SETTINGS_CACHE_KEY))
+
+
+def switches() -> dict[str, bool]:
+    return stored_settings().switches
 
 
 def switch_is_on(name: str) -> bool:
@@ -65,23 +96,29 @@ def switch_is_on(name: str) -> bool:
 
 def config_for_current_tenant() -> TenantLLMConfig:
     """Resolve the configuration in the tenant schema the connection is on."""
-    tenant_settings = LLMSettings.current()
-    own = {row.provider: row for row in ProviderSetting.objects.all()}
+    stored = stored_settings()
     defaults = settings.LLM
 
-    flags = switches()
-    primary = tenant_settings.provider or defaults["PROVIDER"]
+    flags = stored.switches
+    primary = stored.settings.provider or defaults["PROVIDER"]
     fallbacks = (
-        tenant_settings.fallbacks if tenant_settings.pk else defaults["FALLBACKS"]
+        stored.settings.fallbacks if stored.settings.pk else defaults["FALLBACKS"]
     )
     chain: list[ProviderConfig] = []
     for name in _unique([primary, *fallbacks]):
         if name not in PROVIDERS or not flags[f"llm_provider_{name}"]:
             continue
-        provider = _provider_config(name, own.get(name), defaults["PROVIDERS"][name])
+        provider = _provider_config(
+            name, stored.providers.get(name), defaults["PROVIDERS"][name]
+        )
         if provider is not None:
             chain.append(provider)
     return TenantLLMConfig(chain=tuple(chain), routing_enabled=flags[ROUTING_SWITCH])
+
+
+def _read_switches() -> dict[str, bool]:
+    found = get_waffle_switch_model().objects.filter(name__in=SWITCH_DEFAULTS)
+    return SWITCH_DEFAULTS | {switch.name: bool(switch.active) for switch in found}
 
 
 def _provider_config(

@@ -33,7 +33,7 @@ from llm.providers.gemini import GeminiProvider
 from llm.providers.openai import OpenAICompatibleProvider, OpenAIProvider
 from llm.resilience import backoff_seconds, breaker_for
 from llm.router import RouteDecision, RouteRequest, Task, route
-from pricing.models import Tier
+from pricing.tiers import Tier
 from tenants.models import Tenant
 
 PROVIDER_CLASSES: dict[

@@ -23,7 +23,7 @@ from llm.providers.base import CHARS_PER_TOKEN, ChatMessage, Usage
 from llm.router import RouteDecision, RouteRequest, Task
 from llm.serializers import ChatCompletionSerializer
 from portal.errors import ApiError, error_body
-from pricing.models import Tier
+from pricing.tiers import Tier
 from tenants.api_keys import ApiKeyAuthentication, LlmScope
 from tenants.context import current_tenant
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pricing.models import Tier
+from pricing.tiers import Tier
 
 
 class Task(StrEnum):
@@ -25,18 +25,44 @@ class Task(StrEnum):
 LONG_PROMPT_TOKENS = 6000
 LONG_SUMMARY_TOKENS = 2500
 SHORT_QUESTION_WORDS = 30
-# Retrieval is "strong" when the best passage is this similar to the question
-# and clearly ahead of passages from other documents.
-STRONG_SIMILARITY = 0.55
+# Below this cosine similarity retrieval found nothing that clearly answers,
+# and a cheap model is more likely to guess.
+STRONG_SIMILARITY = 0.45
 
-# Wording that asks to combine, compare or trace facts across sources.
+# Asks to combine, compare or trace facts across sources or periods.
 _SYNTHESIS = re.compile(
-    r"\b(compar\w*|contrast\w*|differ\w*|versus|vs\.?|trend\w*|over time|"
-    r"across|between|both|each of|all of|summari[sz]\w*|overview|explain why|"
-    r"why did|how (has|have|did|do|does)\b.*\b(chang\w*|evolv\w*|grow\w*|develop\w*)|"
-    r"chang\w* (from|between|over)|growth|increase[sd]? or decrease[sd]?|"
-    r"relationship|impact\w*|implications?|analy[sz]\w*|assess\w*|evaluat\w*|"
-    r"pros and cons|advantages|list all|what are the (main|key))\b",
+    r"\b(compar\w*|contrast\w*|differ\w*|versus|vs\.?|trends?|over time|"
+    r"between|both|summari[sz]\w*|overview|outline|relat(e|es|ed|ing|ion\w*)|"
+    r"correlat\w*|correspond\w*|connect\w*|align\w*|combin\w*|integrat\w*|"
+    r"reconcil\w*|in light of|evolv\w*|evolution|patterns?|shift\w*|historical\w*|"
+    r"var(y|ied|ies|iation\w*)|throughout|"
+    r"(these|the reported|several|multiple|all|each|every) "
+    r"(reports?|filings?|10-?qs?|documents?|quarters?|periods?|years?|plans?|products?)|"
+    r"(over|across|during) (the|these) (last |past |reported )?\w*\s?(quarters|periods|years)|"
+    r"quarter[- ]to[- ]quarter|year[- ]over[- ]year|separately|(for|in) each|"
+    r"(reports|filings|10-?qs|documents|periods|quarters)\b(?! ended)|"
+    r"(most(?! recent)|least|best|worst|highest|lowest|cheapest|largest|smallest|lightest|heaviest)\b|"
+    r"how (has|have) \w+)\b",
+    re.IGNORECASE,
+)
+# Open questions whose answer is an explanation, a procedure or a list.
+# Matched at the start of the question or of a clause after a comma.
+_OPEN_ENDED = re.compile(
+    r"(^|[,;:]\s*)(why\b|explain\b|describe\b|discuss\b|elaborate\b|"
+    r"how (does|do|can|could|should|would|might|is|are)\b|"
+    r"what (happens|steps|process|is the impact|is the effect)\b|"
+    r"what (are|were) (some|all)\b|"
+    r"what (are|were) (the )?(main |key |principal |specific |necessary |financial )?"
+    r"(steps|process\w*|benefits|advantages|limitations|conditions|exceptions|"
+    r"requirements|responsibilities|ways|options|implications|consequences|differences)\b)",
+    re.IGNORECASE,
+)
+# Procedures and open lists asked anywhere in the question.
+_PROCEDURE = re.compile(
+    r"\b(steps|process (for|of|to)|what happens|"
+    r"how (might|could|would|will|may|can) (\w+ ){1,2}(affect|impact|influence)|"
+    r"(what|how) (is|are|was|were|could|might|would) (their|its|the) "
+    r"(potential )?(impact|effect|implication)s?)\b",
     re.IGNORECASE,
 )
 
@@ -79,21 +105,22 @@ def _summary(request: RouteRequest) -> RouteDecision:
 def _question(request: RouteRequest) -> RouteDecision:
     question = request.question
     if _SYNTHESIS.search(question):
-        return RouteDecision(Tier.HEAVY, "asks to compare, trace or summarise")
+        return RouteDecision(Tier.HEAVY, "asks to compare, relate or trace over time")
+    if _OPEN_ENDED.search(question) or _PROCEDURE.search(question):
+        return RouteDecision(
+            Tier.HEAVY, "open question: explanation, procedure or list"
+        )
     if len(question.split()) > SHORT_QUESTION_WORDS:
         return RouteDecision(Tier.HEAVY, "long question")
     if request.task == Task.CHAT:
-        return RouteDecision(Tier.LIGHT, "short question without synthesis")
+        return RouteDecision(Tier.LIGHT, "short closed question")
     if request.retrieval_similarity is None:
         return RouteDecision(Tier.HEAVY, "no retrieval to ground a short answer")
-    if request.documents > 1:
-        return RouteDecision(Tier.HEAVY, "passages from several documents")
     if request.retrieval_similarity < STRONG_SIMILARITY:
         return RouteDecision(
             Tier.HEAVY, f"weak retrieval match ({request.retrieval_similarity:.2f})"
         )
     return RouteDecision(
         Tier.LIGHT,
-        f"short factual question, strong match ({request.retrieval_similarity:.2f}) "
-        "in one document",
+        f"short closed question, retrieval match {request.retrieval_similarity:.2f}",
     )

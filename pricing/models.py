@@ -2,10 +2,7 @@
 
 from django.db import models
 
-
-class Tier(models.TextChoices):
-    LIGHT = "light", "Light (cheap model)"
-    HEAVY = "heavy", "Heavy (strong model)"
+from pricing.tiers import Tier
 
 
 class ModelPrice(models.Model):

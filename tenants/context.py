@@ -4,9 +4,12 @@ django-tenants sets `connection.tenant` and `connection.schema_name` for each
 request and task; these helpers give them a type and one name.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import cast
 
 from django.db import connection
+from django_tenants.utils import schema_context
 
 from tenants.models import Tenant
 
@@ -34,3 +37,13 @@ def current_tenant() -> Tenant:
 
 def use_public_schema() -> None:
     connection.set_schema_to_public()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def in_schema_of(tenant: Tenant) -> Iterator[None]:
+    """Run in the tenant's schema; free when the connection is already there."""
+    if current_schema() == tenant.schema_name:
+        yield
+        return
+    with schema_context(tenant.schema_name):
+        yield

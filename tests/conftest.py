@@ -4,7 +4,7 @@ The tenants are created once per test session in the test database; each
 test runs inside a transaction that is rolled back, schemas included.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +68,22 @@ def forget_process_state() -> None:
 
     cache.clear()
     reset_breakers()
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Database access that commits, so other threads and processes see every write.
+
+    Modules that need it name it as their `db` fixture. The name `db` still
+    makes pytest-django create the test database, but nothing is rolled back,
+    so fixtures remove what they make. (`transactional_db` is no way out: its
+    flush would also wipe the tenants made once per session.)
+    """
+    with django_db_blocker.unblock():
+        try:
+            yield
+        finally:
+            connection.set_schema_to_public()
 
 
 @pytest.fixture

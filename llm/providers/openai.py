@@ -37,10 +37,7 @@ class OpenAIProvider(Provider):
 
     def complete(self, request: CompletionRequest) -> Completion:
         try:
-            raw = self._client.chat.completions.with_raw_response.create(
-                **_arguments(request)
-            )
-            response = raw.parse()
+            response = self._client.chat.completions.create(**_arguments(request))
         except (openai.OpenAIError, *TRANSPORT_ERRORS) as exc:
             raise provider_error(exc) from exc
 
@@ -50,19 +47,19 @@ class OpenAIProvider(Provider):
             model=request.model,
             usage=_usage(response.usage),
             finish_reason=(choice.finish_reason or "") if choice else "",
-            request_id=raw.headers.get("x-request-id") or response.id or "",
+            request_id=response._request_id or response.id or "",
         )
 
     def stream(self, request: CompletionRequest) -> CompletionStream:
         try:
-            raw = self._client.chat.completions.with_raw_response.create(
+            chunks = self._client.chat.completions.create(
                 **_arguments(request),
                 stream=True,
                 stream_options={"include_usage": True},
             )
         except (openai.OpenAIError, *TRANSPORT_ERRORS) as exc:
             raise provider_error(exc) from exc
-        return _OpenAIStream(raw, request.model, request.messages)
+        return _OpenAIStream(chunks, request.model, request.messages)
 
 
 class OpenAICompatibleProvider(OpenAIProvider):
@@ -72,10 +69,10 @@ class OpenAICompatibleProvider(OpenAIProvider):
 
 
 class _OpenAIStream(CompletionStream):
-    def __init__(self, raw: Any, model: str, prompt: Sequence[ChatMessage]) -> None:
+    def __init__(self, chunks: Any, model: str, prompt: Sequence[ChatMessage]) -> None:
         super().__init__(model, prompt)
-        self._chunks = raw.parse()
-        self.completion.request_id = raw.headers.get("x-request-id") or ""
+        self._chunks = chunks
+        self.completion.request_id = chunks.response.headers.get("x-request-id") or ""
 
     def _deltas(self) -> Iterator[str]:
         try:

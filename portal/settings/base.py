@@ -70,6 +70,9 @@ ROOT_URLCONF = "portal.urls_tenant"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 # A deployment may serve only some tenants (comma-separated slugs); empty = all.
 TENANT_GROUP = env.list("TENANT_GROUP", default=[])
+# Set the search path when the tenant changes, not before every query (halves
+# the round trips). Unsafe only behind a transaction-pooling pgbouncer.
+TENANT_LIMIT_SET_CALLS = env.bool("TENANT_LIMIT_SET_CALLS", default=True)
 
 MIDDLEWARE = [
     "tenants.middleware.TenantPathMiddleware",
@@ -236,6 +239,10 @@ LLM = {
     "BREAKER_FAILURES": env.int("LLM_BREAKER_FAILURES", default=5),
     "BREAKER_RESET_SECONDS": env.float("LLM_BREAKER_RESET_SECONDS", default=30.0),
     "MAX_OUTPUT_TOKENS": env.int("LLM_MAX_OUTPUT_TOKENS", default=1024),
+    # See llm/metering.py: waiting for the disk on every metered call is slow.
+    "METERING_SYNCHRONOUS_COMMIT": env.bool(
+        "LLM_METERING_SYNCHRONOUS_COMMIT", default=False
+    ),
     "PROVIDERS": {
         "openai": _provider_defaults("OPENAI"),
         "anthropic": _provider_defaults("ANTHROPIC"),

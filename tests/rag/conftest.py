@@ -77,22 +77,6 @@ def ask(client: APIClient, tenant: Tenant, query: str, **extra: Any) -> Any:
     return client.post(api(tenant, "chat"), {"query": query, **extra}, format="json")
 
 
-@pytest.fixture
-def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    """Database access that commits, so other threads and processes see every write.
-
-    Modules that need it name it as their `db` fixture. The name `db` still
-    makes pytest-django create the test database, but nothing is rolled back,
-    so fixtures remove what they make. (`transactional_db` is no way out: its
-    flush would also wipe the tenants made once per session.)
-    """
-    with django_db_blocker.unblock():
-        try:
-            yield
-        finally:
-            connection.set_schema_to_public()
-
-
 @contextmanager
 def committed_knowledge_base(tenant: Tenant, name: str) -> Iterator[str]:
     """A knowledge base made by the tenant's admin, deleted with all it holds afterwards."""
