@@ -14,7 +14,7 @@ from llm.base import AnswerGenerator, Passage
 from llm.registry import answer_generator_for
 from rag.fetch import get_knowledge_bases
 from rag.models import KnowledgeBase
-from rag.retrieval import RetrievedChunk, hybrid_search
+from rag.retrieval import RetrievedChunk, search_knowledge
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -60,13 +60,14 @@ def start_turn(
         conversation=conversation, role=MessageRole.USER, content=question
     )
 
-    found = hybrid_search(
+    found = search_knowledge(
         tenant,
         question,
         knowledge_base_ids=[kb.id for kb in knowledge_bases],
         top_k=TOP_K,
     )
-    chunks = _relevant(found)
+    # Nothing relevant: no passages, so the answer says so and cites nothing.
+    chunks = [] if found.not_found else _relevant(found.chunks)
     return ChatTurn(
         conversation=conversation,
         question=question,
