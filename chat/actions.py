@@ -15,7 +15,7 @@ from llm.gateway import Caller
 from llm.registry import answer_generator_for
 from rag.fetch import get_knowledge_bases
 from rag.models import KnowledgeBase
-from rag.retrieval import RetrievedChunk, hybrid_search
+from rag.retrieval import RetrievedChunk, search_knowledge
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -133,10 +133,11 @@ def retrieve(
     tenant: Tenant, question: str, knowledge_base_ids: list[uuid.UUID]
 ) -> list[RetrievedChunk]:
     """The chunks worth showing a model (or quoting) for this question."""
-    found = hybrid_search(
+    found = search_knowledge(
         tenant, question, knowledge_base_ids=knowledge_base_ids, top_k=TOP_K
     )
-    return _relevant(found)
+    # Nothing relevant: no passages, so the answer says so and cites nothing.
+    return [] if found.not_found else _relevant(found.chunks)
 
 
 def passages_from(chunks: list[RetrievedChunk]) -> list[Passage]:

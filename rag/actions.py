@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from portal.errors import ApiError
-from rag.chunking import document_label, split_into_chunks
+from rag.chunking import ChunkDraft, document_label, split_into_chunks
 from rag.embeddings import get_embedding_provider
+from rag.metadata import DocumentMetadata, extract_metadata
 from rag.models import Chunk, Document, DocumentFile, DocumentStatus, KnowledgeBase
 from rag.parsing import UnreadableDocument, parse_document
 from rag.stores import VectorEntry, vector_store_for
@@ -31,6 +32,9 @@ FINISHED = (DocumentStatus.READY, DocumentStatus.FAILED)
 MAX_ATTEMPTS = 3
 # Between slices the document is checked for deletion.
 EMBEDDING_SLICE = 256
+# Raised whenever parsing, chunking, metadata or the header change, so a
+# knowledge base shows whether a re-index has brought it up to date.
+PIPELINE_VERSION = "2-structure-metadata"
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ def create_knowledge_base(
                 embedding_model=provider.model_name,
                 embedding_dimensions=provider.dimensions,
                 created_by_id=user_id,
+                pipeline_version=PIPELINE_VERSION,
             )
     except IntegrityError:
         # Another request created the same name between the check and here.
@@ -210,60 +215,23 @@ def ingest_document(document_id: uuid.UUID) -> Document | None:
     return document
 
 
+@dataclass(frozen=True)
+class BuiltChunks:
+    """A document parsed, split and embedded, not yet written."""
+
+    page_count: int
+    title: str
+    metadata: DocumentMetadata
+    drafts: list[ChunkDraft]
+    contexts: list[str]
+    vectors: list[list[float]]
+
+
 def _index(document: Document) -> None:
-    content = bytes(DocumentFile.objects.get(document=document).content)
-    parsed = parse_document(
-        content,
-        document.filename,
-        max_unpacked_bytes=settings.RAG["MAX_UNPACKED_MB"] * 1024 * 1024,
-    )
-    drafts = split_into_chunks(
-        parsed,
-        chunk_size=settings.RAG["CHUNK_SIZE"],
-        chunk_overlap=settings.RAG["CHUNK_OVERLAP"],
-    )
-    _check_chunk_count(len(drafts))
-
-    label = document_label(parsed)
-    contexts = [chunk_context(label, draft.heading) for draft in drafts]
-    _set_status(
-        document,
-        DocumentStatus.EMBEDDING,
-        title=parsed.title[:500],
-        page_count=parsed.page_count,
-    )
-    vectors = _embed(
-        document,
-        [
-            f"{context}\n\n{draft.text}"
-            for context, draft in zip(contexts, drafts, strict=True)
-        ],
-    )
-
+    built = _build_chunks(document, announce=True)
     with transaction.atomic():
-        # The row lock makes a concurrent delete wait until the chunks are in,
-        # and tells this run if the delete came first.
-        if not Document.objects.select_for_update().filter(id=document.id).exists():
-            raise DocumentGone
-        Chunk.objects.filter(document=document).delete()
-        chunks = Chunk.objects.bulk_create(
-            Chunk(
-                document=document,
-                knowledge_base_id=document.knowledge_base_id,
-                ordinal=draft.ordinal,
-                text=draft.text,
-                page=draft.page,
-                heading=draft.heading[:500],
-                context=context[:1000],
-            )
-            for context, draft in zip(contexts, drafts, strict=True)
-        )
-        vector_store_for(current_tenant()).upsert(
-            [
-                VectorEntry(chunk.id, document.id, document.knowledge_base_id, vector)
-                for chunk, vector in zip(chunks, vectors, strict=True)
-            ]
-        )
+        knowledge_base = _lock_knowledge_base(document)
+        chunks = _write_chunks(document, built, knowledge_base.generation)
         _set_status(
             document,
             DocumentStatus.READY,
@@ -277,9 +245,84 @@ def _index(document: Document) -> None:
         extra={
             "document_id": str(document.id),
             "chunks": len(chunks),
-            "pages": parsed.page_count,
+            "pages": built.page_count,
         },
     )
+
+
+def _build_chunks(document: Document, *, announce: bool) -> BuiltChunks:
+    """Parse, split and embed; `announce` shows the progress on the document."""
+    content = bytes(DocumentFile.objects.get(document=document).content)
+    parsed = parse_document(
+        content,
+        document.filename,
+        max_unpacked_bytes=settings.RAG["MAX_UNPACKED_MB"] * 1024 * 1024,
+    )
+    drafts = split_into_chunks(
+        parsed,
+        chunk_size=settings.RAG["CHUNK_SIZE"],
+        chunk_overlap=settings.RAG["CHUNK_OVERLAP"],
+    )
+    _check_chunk_count(len(drafts))
+
+    metadata = extract_metadata(document.filename, parsed)
+    header = document_header(document_label(parsed), metadata)
+    contexts = [chunk_context(header, draft.heading) for draft in drafts]
+    if announce:
+        _set_status(
+            document,
+            DocumentStatus.EMBEDDING,
+            title=parsed.title[:500],
+            page_count=parsed.page_count,
+        )
+    vectors = _embed(
+        document,
+        [
+            f"{context}\n\n{draft.text}"
+            for context, draft in zip(contexts, drafts, strict=True)
+        ],
+    )
+    return BuiltChunks(
+        parsed.page_count, parsed.title[:500], metadata, drafts, contexts, vectors
+    )
+
+
+def _lock_knowledge_base(document: Document) -> KnowledgeBase:
+    # The document's row lock makes a concurrent delete wait until the chunks
+    # are in, and tells this run if the delete came first; the knowledge
+    # base's lock keeps a re-index from switching generations meanwhile.
+    if not Document.objects.select_for_update().filter(id=document.id).exists():
+        raise DocumentGone
+    return KnowledgeBase.objects.select_for_update().get(id=document.knowledge_base_id)
+
+
+def _write_chunks(
+    document: Document, built: BuiltChunks, generation: int
+) -> list[Chunk]:
+    """Replace the document's chunks of one generation; call inside a transaction."""
+    Chunk.objects.filter(document=document, generation=generation).delete()
+    chunks = Chunk.objects.bulk_create(
+        Chunk(
+            document=document,
+            knowledge_base_id=document.knowledge_base_id,
+            generation=generation,
+            ordinal=draft.ordinal,
+            text=draft.text,
+            page=draft.page,
+            heading=draft.heading[:500],
+            context=context[:1000],
+        )
+        for context, draft in zip(built.contexts, built.drafts, strict=True)
+    )
+    vector_store_for(current_tenant()).upsert(
+        [
+            VectorEntry(chunk.id, document.id, document.knowledge_base_id, vector)
+            for chunk, vector in zip(chunks, built.vectors, strict=True)
+        ]
+    )
+    Document.objects.filter(id=document.id).update(metadata=built.metadata.as_json())
+    document.metadata = built.metadata.as_json()
+    return chunks
 
 
 def _check_chunk_count(count: int) -> None:
@@ -309,6 +352,21 @@ def _embed(document: Document, texts: list[str]) -> list[list[float]]:
             raise DocumentGone
         vectors.extend(provider.embed_documents(texts[start : start + EMBEDDING_SLICE]))
     return vectors
+
+
+def document_header(label: str, metadata: DocumentMetadata) -> str:
+    """The document's label with the facts its passages leave unsaid."""
+    facts = [metadata.subject, metadata.organisation, *metadata.aliases]
+    if metadata.periods:
+        facts.append(metadata.period_label())
+    if metadata.period_end:
+        facts.append(f"period ended {metadata.period_end:%B %-d, %Y}")
+    shown = [
+        fact
+        for fact in dict.fromkeys(facts)
+        if fact and fact.lower() not in label.lower()
+    ]
+    return f"{label} ({'; '.join(shown)})" if shown else label
 
 
 def chunk_context(title: str, heading: str) -> str:
@@ -373,3 +431,133 @@ def delete_document(document: Document, user_id: int | None) -> int:
         },
     )
     return chunk_count
+
+
+# Re-indexing
+
+
+def start_reindex(knowledge_base: KnowledgeBase, user_id: int | None) -> int:
+    """Reserve the next generation and enqueue its build; return its number."""
+    with transaction.atomic():
+        locked = KnowledgeBase.objects.select_for_update().get(id=knowledge_base.id)
+        if locked.building_generation is not None:
+            raise ApiError(
+                409,
+                "reindex_running",
+                "A re-index of this knowledge base is already running.",
+            )
+        locked.building_generation = locked.generation + 1
+        locked.save(update_fields=["building_generation"])
+
+    logger.info(
+        "knowledge_base.reindex_started",
+        extra={
+            "knowledge_base_id": str(knowledge_base.id),
+            "generation": locked.building_generation,
+            "user_id": user_id,
+        },
+    )
+    enqueue_reindex(knowledge_base.id)
+    return locked.building_generation
+
+
+def enqueue_reindex(knowledge_base_id: uuid.UUID) -> None:
+    from rag.tasks import dispatch_reindex
+
+    schema_name = current_schema()
+    if settings.RAG["INGESTION_BACKEND"] == "inline":
+        dispatch_reindex(schema_name, knowledge_base_id)
+    else:
+        transaction.on_commit(lambda: dispatch_reindex(schema_name, knowledge_base_id))
+
+
+def reindex_knowledge_base(knowledge_base_id: uuid.UUID) -> KnowledgeBase | None:
+    """Build the reserved generation from every ready document, then switch to it.
+
+    Searches keep reading the live generation the whole time. Safe to run
+    again: chunks of the reserved generation are rebuilt, not duplicated.
+    """
+    knowledge_base = KnowledgeBase.objects.filter(id=knowledge_base_id).first()
+    if knowledge_base is None or knowledge_base.building_generation is None:
+        return knowledge_base
+    target = knowledge_base.building_generation
+
+    ready = Document.objects.filter(
+        knowledge_base=knowledge_base, status=DocumentStatus.READY
+    )
+    for document in ready:
+        _rebuild_document(document, target)
+    return _switch_generation(knowledge_base.id, target)
+
+
+def _rebuild_document(document: Document, generation: int) -> None:
+    try:
+        built = _build_chunks(document, announce=False)
+        with transaction.atomic():
+            _lock_knowledge_base(document)
+            _write_chunks(document, built, generation)
+    except (UnreadableDocument, DocumentGone) as exc:
+        # The live chunks of a document the new pipeline cannot read are kept.
+        logger.warning(
+            "knowledge_base.reindex_skipped_document",
+            extra={"document_id": str(document.id), "reason": str(exc)},
+        )
+
+
+def _switch_generation(knowledge_base_id: uuid.UUID, target: int) -> KnowledgeBase:
+    with transaction.atomic():
+        knowledge_base = KnowledgeBase.objects.select_for_update().get(
+            id=knowledge_base_id
+        )
+        chunks = Chunk.objects.filter(knowledge_base=knowledge_base)
+        rebuilt = chunks.filter(generation=target).values("document_id")
+        # Documents uploaded during the build were indexed by the new
+        # pipeline into the live generation; they move across as they are.
+        chunks.filter(generation=knowledge_base.generation).exclude(
+            document_id__in=rebuilt
+        ).update(generation=target)
+        chunks.exclude(generation=target).delete()
+        knowledge_base.generation = target
+        knowledge_base.building_generation = None
+        knowledge_base.pipeline_version = PIPELINE_VERSION
+        knowledge_base.reindexed_at = timezone.now()
+        knowledge_base.save()
+        _recount_chunks(knowledge_base)
+
+    logger.info(
+        "knowledge_base.reindexed",
+        extra={"knowledge_base_id": str(knowledge_base_id), "generation": target},
+    )
+    return knowledge_base
+
+
+def _recount_chunks(knowledge_base: KnowledgeBase) -> None:
+    counts = dict(
+        Chunk.objects.filter(knowledge_base=knowledge_base)
+        .values_list("document_id")
+        .annotate(count=models.Count("id"))
+        .values_list("document_id", "count")
+    )
+    for document in Document.objects.filter(knowledge_base=knowledge_base):
+        if document.id in counts and counts[document.id] != document.chunk_count:
+            Document.objects.filter(id=document.id).update(
+                chunk_count=counts[document.id]
+            )
+
+
+def abandon_reindex(knowledge_base_id: uuid.UUID) -> None:
+    """Drop a build that crashed, so the live generation stays and a new one may start."""
+    with transaction.atomic():
+        knowledge_base = (
+            KnowledgeBase.objects.select_for_update()
+            .filter(id=knowledge_base_id)
+            .first()
+        )
+        if knowledge_base is None or knowledge_base.building_generation is None:
+            return
+        Chunk.objects.filter(
+            knowledge_base=knowledge_base,
+            generation=knowledge_base.building_generation,
+        ).delete()
+        knowledge_base.building_generation = None
+        knowledge_base.save(update_fields=["building_generation"])

@@ -1,11 +1,15 @@
 """Knowledge bases, their documents and the searchable chunks (tenant schema)."""
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
+
+if TYPE_CHECKING:
+    from rag.stores.base import SearchScope
 
 # The vector column is typed so HNSW can index it; a knowledge base records
 # the model that produced its vectors and refuses chunks from any other.
@@ -20,6 +24,13 @@ class KnowledgeBase(models.Model):
     embedding_dimensions = models.PositiveIntegerField()
     created_by_id = models.BigIntegerField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Searches read only the chunks of the live generation. A re-index builds
+    # the next one beside it and switches in one transaction, so chat keeps
+    # answering from the old chunks until the new ones are all in.
+    generation = models.PositiveIntegerField(default=1)
+    building_generation = models.PositiveIntegerField(null=True)
+    pipeline_version = models.CharField(max_length=40, blank=True)
+    reindexed_at = models.DateTimeField(null=True)
 
     class Meta:
         ordering = ["name"]
@@ -57,6 +68,9 @@ class Document(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ingested_at = models.DateTimeField(null=True)
+    # Read at ingestion from the file name, cover and opening pages (see
+    # rag.metadata): subject, organisation, aliases, periods.
+    metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["created_at"]
@@ -87,6 +101,7 @@ class Chunk(models.Model):
     knowledge_base = models.ForeignKey(
         KnowledgeBase, on_delete=models.CASCADE, related_name="chunks"
     )
+    generation = models.PositiveIntegerField(default=1)
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
     page = models.PositiveIntegerField(default=1)
@@ -116,7 +131,20 @@ class Chunk(models.Model):
             ),
             GinIndex(name="chunk_search_vector_gin", fields=["search_vector"]),
             models.Index(name="chunk_document_ordinal", fields=["document", "ordinal"]),
+            models.Index(
+                name="chunk_kb_generation", fields=["knowledge_base", "generation"]
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+def chunks_in(scope: "SearchScope") -> models.Q:
+    """The filter that keeps a chunk query inside a search scope."""
+    live = models.Q(pk__in=[])
+    for knowledge_base_id, generation in scope.generations.items():
+        live |= models.Q(knowledge_base_id=knowledge_base_id, generation=generation)
+    if scope.document_ids is not None:
+        live &= models.Q(document_id__in=scope.document_ids)
+    return live

@@ -74,6 +74,8 @@ _HTML_CELL_TAGS = ["td", "th"]
 _MARKDOWN_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _MARKDOWN_FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
+_PDF_HEADING_MAX_WORDS = 10
+
 _DOCX_HEADING_STYLE = re.compile(r"^Heading ([1-9])$")
 
 
@@ -251,11 +253,7 @@ def _parse_pdf(content: bytes, title: str) -> ParsedDocument:
         warnings.simplefilter("ignore")
         reader, page_texts = _read_pdf(content)
 
-    sections = [
-        Section(text=text, page=number, heading="")
-        for number, text in enumerate(page_texts, start=1)
-        if text
-    ]
+    sections = _pdf_sections(page_texts)
     if not sections and None in page_texts:
         raise UnreadableDocument("damaged PDF: no page could be read")
     if not sections:
@@ -268,6 +266,57 @@ def _parse_pdf(content: bytes, title: str) -> ParsedDocument:
         page_count=len(page_texts),
         sections=sections,
     )
+
+
+def _pdf_sections(page_texts: list[str | None]) -> list[Section]:
+    """Cut each page at the lines that look like headings; a heading runs on
+    across pages until the next one, so every section keeps its exact page."""
+    sections: list[Section] = []
+    heading = ""
+    for number, text in enumerate(page_texts, start=1):
+        lines: list[str] = []
+        for line in (text or "").split("\n"):
+            if _looks_like_pdf_heading(line, lines):
+                _append_pdf_section(sections, lines, number, heading)
+                heading, lines = _pdf_heading_path(heading, line), []
+            lines.append(line)
+        _append_pdf_section(sections, lines, number, heading)
+    return sections
+
+
+def _looks_like_pdf_heading(line: str, before: list[str]) -> bool:
+    # PDF text has no styles left, so a heading is told by its shape: a short
+    # line of capitalised words without closing punctuation, after the end of
+    # a sentence (or at the top of a page).
+    words = line.split()
+    if not 1 <= len(words) <= _PDF_HEADING_MAX_WORDS or len(line) > 90:
+        return False
+    if line.rstrip()[-1] in ".,;:!?)" or not words[0][0].isupper():
+        return False
+    capitalised = sum(word[0].isupper() or not word[0].isalpha() for word in words)
+    if capitalised < len(words) * 0.6 or sum(ch.isdigit() for ch in line) > 4:
+        return False
+    previous = before[-1].rstrip() if before else ""
+    return not previous or previous[-1] in ".:!?" or previous.isupper()
+
+
+def _pdf_heading_path(current: str, line: str) -> str:
+    # Booklets repeat their place as "SECTION - Subsection" under a heading.
+    title = " ".join(line.split())
+    if " - " in title and title.split(" - ")[0].isupper():
+        return title.replace(" - ", " > ", 1)
+    parent = current.split(" > ")[0]
+    if parent and parent.isupper() and not title.isupper():
+        return f"{parent} > {title}"
+    return title
+
+
+def _append_pdf_section(
+    sections: list[Section], lines: list[str], page: int, heading: str
+) -> None:
+    text = _tidy("\n".join(lines))
+    if text:
+        sections.append(Section(text=text, page=page, heading=heading[:300]))
 
 
 def _read_pdf(content: bytes) -> tuple[PdfReader, list[str | None]]:

@@ -1,5 +1,6 @@
 """Hybrid retrieval: vector similarity and Postgres full-text search, fused by rank."""
 
+import logging
 import re
 import uuid
 from collections.abc import Sequence
@@ -12,9 +13,14 @@ from django.db.models import F
 
 from portal.lazy import made_once
 from rag.embeddings import get_embedding_provider
-from rag.models import Chunk
-from rag.stores import vector_store_for
+from rag.metadata import DocumentMetadata
+from rag.models import Chunk, Document, DocumentStatus, KnowledgeBase, chunks_in
+from rag.query import CatalogueEntry, QueryPlan, plan_query
+from rag.rerank import configured_reranker
+from rag.stores import SearchScope, vector_store_for
 from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[^\W_]+")
 MAX_QUERY_WORDS = 64
@@ -34,6 +40,15 @@ class RetrievedChunk:
     similarity: float | None  # cosine similarity when the vector search found it
 
 
+@dataclass(frozen=True)
+class SearchOutcome:
+    chunks: list[RetrievedChunk]
+    plan: QueryPlan | None
+    # Why nothing relevant was found ("" when something was); the answer then
+    # says so and cites nothing rather than quote the least bad passage.
+    not_found: str = ""
+
+
 def hybrid_search(
     tenant: Tenant,
     query: str,
@@ -42,16 +57,32 @@ def hybrid_search(
     top_k: int = 5,
 ) -> list[RetrievedChunk]:
     """Search the tenant's knowledge bases; the connection must be on its schema."""
+    return search_knowledge(
+        tenant, query, knowledge_base_ids=knowledge_base_ids, top_k=top_k
+    ).chunks
+
+
+def search_knowledge(
+    tenant: Tenant,
+    query: str,
+    *,
+    knowledge_base_ids: Sequence[uuid.UUID],
+    top_k: int = 5,
+) -> SearchOutcome:
+    """Hybrid search narrowed by what the question names, with a relevance verdict."""
     if not query.strip() or not knowledge_base_ids:
-        return []
+        return SearchOutcome([], None, "empty question or no knowledge base")
     candidates = settings.RAG["CANDIDATES_PER_METHOD"]
 
+    generations = live_generations(knowledge_base_ids)
+    plan = plan_query(query, load_catalogue(generations))
+    scope = SearchScope(generations, plan.document_ids)
     # The query is embedded on another thread (torch releases the GIL) while
-    # this one runs the full-text search on its own database connection.
-    embedding = _embedder().submit(get_embedding_provider().embed_query, query)
-    lexical_ids = lexical_search(query, knowledge_base_ids, candidates)
+    # this one runs the full-text search.
+    embedding = _embedder().submit(get_embedding_provider().embed_query, plan.focus)
+    lexical_ids = lexical_search(plan.focus, scope, candidates)
     vector_matches = vector_store_for(tenant).query(
-        embedding.result(), knowledge_base_ids=knowledge_base_ids, top_k=candidates
+        embedding.result(), scope=scope, top_k=candidates
     )
 
     similarity = {match.chunk_id: match.similarity for match in vector_matches}
@@ -59,7 +90,74 @@ def hybrid_search(
         [[match.chunk_id for match in vector_matches], lexical_ids],
         k=settings.RAG["RRF_K"],
     )
-    return _load_chunks(fused[:top_k], similarity)
+    ranked = _load_chunks(fused[: max(top_k, settings.RAG["RERANK_DEPTH"])], similarity)
+    ranked = rerank(plan.focus, ranked)
+    if plan.diversify:
+        ranked = best_of_each_document(ranked)
+    chunks = ranked[:top_k]
+    return SearchOutcome(chunks, plan, not_found_reason(plan, chunks))
+
+
+def live_generations(knowledge_base_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    rows = KnowledgeBase.objects.filter(id__in=knowledge_base_ids)
+    return dict(rows.values_list("id", "generation"))
+
+
+def load_catalogue(generations: dict[uuid.UUID, int]) -> list[CatalogueEntry]:
+    rows = Document.objects.filter(
+        knowledge_base_id__in=list(generations), status=DocumentStatus.READY
+    ).values_list("id", "title", "filename", "metadata")
+    return [
+        CatalogueEntry(pk, title, filename, DocumentMetadata.from_json(metadata))
+        for pk, title, filename, metadata in rows
+    ]
+
+
+def rerank(query: str, ranked: list[RetrievedChunk]) -> list[RetrievedChunk]:
+    """Reorder the candidates by the configured second stage, keeping ties by rank."""
+    reranker = configured_reranker()
+    if reranker is None or len(ranked) < 2:
+        return ranked
+    try:
+        scores = reranker.scores(query, [f"{c.heading}\n{c.text}" for c in ranked])
+    except Exception:
+        # A reranker is an improvement, never a reason to fail a search.
+        logger.warning("retrieval.rerank_failed", extra={"reranker": reranker.name})
+        return ranked
+    order = sorted(range(len(ranked)), key=lambda i: (-scores[i], i))
+    return [ranked[i] for i in order]
+
+
+def best_of_each_document(ranked: list[RetrievedChunk]) -> list[RetrievedChunk]:
+    """Put each document's best passage first, in rank order, then the rest.
+
+    For a question that fits several near-duplicates equally (two plans, four
+    filings), one passage of each beats five copies of one.
+    """
+    seen: set[uuid.UUID] = set()
+    firsts: list[RetrievedChunk] = []
+    rest: list[RetrievedChunk] = []
+    for chunk in ranked:
+        (rest if chunk.document_id in seen else firsts).append(chunk)
+        seen.add(chunk.document_id)
+    return firsts + rest
+
+
+def not_found_reason(plan: QueryPlan, chunks: Sequence[RetrievedChunk]) -> str:
+    """Why the passages do not answer the question, or "" when they may."""
+    if not chunks:
+        return "no passage matched"
+    best = max((chunk.similarity or 0.0) for chunk in chunks)
+    if best < settings.RAG["MIN_SIMILARITY"]:
+        return f"best similarity {best:.2f} is under the threshold"
+    if plan.unknown_names and not plan.named:
+        shown = " ".join(f"{c.heading} {c.text}".lower() for c in chunks)
+        missing = [name for name in plan.unknown_names if name.lower() not in shown]
+        if missing:
+            # The question is about something no document is named after and
+            # no passage found mentions, such as a company with no filings here.
+            return f"nothing here is about {', '.join(missing)}"
+    return ""
 
 
 @made_once
@@ -67,9 +165,7 @@ def _embedder() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed-query")
 
 
-def lexical_search(
-    query: str, knowledge_base_ids: Sequence[uuid.UUID], limit: int
-) -> list[int]:
+def lexical_search(query: str, scope: SearchScope, limit: int) -> list[int]:
     """Chunk ids ranked by full-text relevance to any of the query's words."""
     words = _WORD.findall(query.lower())[:MAX_QUERY_WORDS]
     if not words:
@@ -80,7 +176,7 @@ def lexical_search(
     # only, so the raw tsquery syntax cannot be abused.
     search_query = SearchQuery(" | ".join(words), search_type="raw", config="english")
     rows = (
-        Chunk.objects.filter(knowledge_base_id__in=knowledge_base_ids)
+        Chunk.objects.filter(chunks_in(scope))
         .filter(search_vector=search_query)
         .annotate(rank=SearchRank(F("search_vector"), search_query))
         .order_by("-rank", "id")

@@ -16,9 +16,17 @@ class KnowledgeBaseSerializer(serializers.ModelSerializer):
             "embedding_dimensions",
             "document_count",
             "created_at",
+            "generation",
+            "building_generation",
+            "pipeline_version",
+            "reindexed_at",
         ]
         read_only_fields = [
             "id",
+            "generation",
+            "building_generation",
+            "pipeline_version",
+            "reindexed_at",
             "embedding_model",
             "embedding_dimensions",
             "created_at",
@@ -49,5 +57,6 @@ class DocumentSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "ingested_at",
+            "metadata",
         ]
         read_only_fields = fields

@@ -16,7 +16,13 @@ from django_tenants.utils import schema_context
 
 from portal.celery import app
 from portal.lazy import made_once
-from rag.actions import FINISHED, ingest_document, mark_ingestion_failed
+from rag.actions import (
+    FINISHED,
+    abandon_reindex,
+    ingest_document,
+    mark_ingestion_failed,
+    reindex_knowledge_base,
+)
 from rag.fair_queue import FairQueue
 from rag.models import Document
 from tenants.context import PUBLIC_SCHEMA, current_schema
@@ -119,6 +125,55 @@ def _ingest_or_give_up(
             extra={"document_id": str(document_id), "schema": current_schema()},
         )
         mark_ingestion_failed(document_id)
+
+
+@app.task(acks_late=True, reject_on_worker_lost=True)
+def reindex_knowledge_base_task(knowledge_base_id: str) -> None:
+    require_tenant_schema()
+    _reindex_or_abandon(uuid.UUID(knowledge_base_id))
+
+
+def dispatch_reindex(schema_name: str, knowledge_base_id: uuid.UUID) -> None:
+    """Send a knowledge base's re-index to the configured ingestion backend."""
+    backend = settings.RAG["INGESTION_BACKEND"]
+    if backend == "celery":
+        reindex_knowledge_base_task.apply_async(
+            args=[str(knowledge_base_id)], headers={"_schema_name": schema_name}
+        )
+    elif backend == "thread":
+        # Its own queue: a re-index embeds a whole knowledge base and must
+        # not hold up the uploads that the ingestion queue serves.
+        _reindex_queue().submit(schema_name, knowledge_base_id)
+    else:
+        _reindex_now(schema_name, knowledge_base_id)
+
+
+@made_once
+def _reindex_queue() -> FairQueue:
+    return FairQueue(_reindex_in_thread, thread_name="reindex")
+
+
+def _reindex_in_thread(schema_name: str, knowledge_base_id: uuid.UUID) -> None:
+    try:
+        _reindex_now(schema_name, knowledge_base_id)
+    finally:
+        connection.close()
+
+
+def _reindex_now(schema_name: str, knowledge_base_id: uuid.UUID) -> None:
+    with schema_context(schema_name):
+        _reindex_or_abandon(knowledge_base_id)
+
+
+def _reindex_or_abandon(knowledge_base_id: uuid.UUID) -> None:
+    try:
+        reindex_knowledge_base(knowledge_base_id)
+    except Exception:
+        logger.exception(
+            "knowledge_base.reindex_crashed",
+            extra={"knowledge_base_id": str(knowledge_base_id)},
+        )
+        abandon_reindex(knowledge_base_id)
 
 
 def resume_unfinished_ingestion(schema_name: str, stale_after: timedelta) -> int:

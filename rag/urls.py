@@ -12,6 +12,11 @@ urlpatterns = [
         name="knowledge-base-documents",
     ),
     path(
+        "knowledge-bases/<str:knowledge_base_id>/reindex",
+        views.KnowledgeBaseReindexView.as_view(),
+        name="knowledge-base-reindex",
+    ),
+    path(
         "documents/<str:document_id>",
         views.DocumentDetailView.as_view(),
         name="document",

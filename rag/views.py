@@ -118,3 +118,23 @@ class DocumentDetailView(APIView):
         document = get_document(document_id)
         chunk_count = actions.delete_document(document, user_id=user_id_of(request))
         return Response({"deleted": str(document_id), "chunks_deleted": chunk_count})
+
+
+class KnowledgeBaseReindexView(APIView):
+    permission_classes = [IsAuthenticated, KnowledgeAccess]
+
+    def post(self, request: Request, knowledge_base_id: str) -> Response:
+        knowledge_base = get_knowledge_base(knowledge_base_id)
+
+        generation = actions.start_reindex(knowledge_base, user_id=user_id_of(request))
+
+        knowledge_base.refresh_from_db()
+        return Response(
+            {
+                "knowledge_base_id": str(knowledge_base.id),
+                "building_generation": generation,
+                "live_generation": knowledge_base.generation,
+                "pipeline_version": knowledge_base.pipeline_version,
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )

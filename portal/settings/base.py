@@ -189,6 +189,16 @@ RAG = {
     "VECTOR_STORE": env.str("VECTOR_STORE", default="pgvector"),
     "CANDIDATES_PER_METHOD": env.int("RETRIEVAL_CANDIDATES", default=50),
     "RRF_K": 60,
+    # Below this cosine similarity of the best passage the answer is "not
+    # found" (see rag.retrieval.NOT_FOUND_NOTE for how it was calibrated).
+    "MIN_SIMILARITY": env.float("RETRIEVAL_MIN_SIMILARITY", default=0.1),
+    # "none", "lexical" (local) or "provider" (an OpenAI-compatible /rerank).
+    "RERANKER": env.str("RERANKER", default="none"),
+    "RERANK_DEPTH": env.int("RERANK_DEPTH", default=20),
+    "RERANK_BASE_URL": env.str("RERANK_BASE_URL", default=""),
+    "RERANK_API_KEY": env.str("RERANK_API_KEY", default=""),
+    "RERANK_MODEL": env.str("RERANK_MODEL", default=""),
+    "RERANK_TIMEOUT_SECONDS": env.float("RERANK_TIMEOUT_SECONDS", default=5.0),
 }
 
 # --- Cache and throttling ---------------------------------------------------------

@@ -2,10 +2,16 @@
 
 from django.conf import settings
 
-from rag.stores.base import VectorEntry, VectorMatch, VectorStore
+from rag.stores.base import SearchScope, VectorEntry, VectorMatch, VectorStore
 from tenants.models import Tenant
 
-__all__ = ["VectorEntry", "VectorMatch", "VectorStore", "vector_store_for"]
+__all__ = [
+    "SearchScope",
+    "VectorEntry",
+    "VectorMatch",
+    "VectorStore",
+    "vector_store_for",
+]
 
 
 def vector_store_for(tenant: Tenant) -> VectorStore:

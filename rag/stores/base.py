@@ -20,6 +20,19 @@ class VectorEntry:
 
 
 @dataclass(frozen=True)
+class SearchScope:
+    """Which chunks a search may return: each knowledge base's live generation,
+    and within them only these documents when `document_ids` is set."""
+
+    generations: dict[uuid.UUID, int]
+    document_ids: frozenset[uuid.UUID] | None = None
+
+    @property
+    def knowledge_base_ids(self) -> list[uuid.UUID]:
+        return list(self.generations)
+
+
+@dataclass(frozen=True)
 class VectorMatch:
     chunk_id: int
     similarity: float  # cosine similarity, 1.0 = same direction
@@ -35,10 +48,10 @@ class VectorStore(ABC):
         self,
         vector: list[float],
         *,
-        knowledge_base_ids: Sequence[uuid.UUID],
+        scope: SearchScope,
         top_k: int,
     ) -> list[VectorMatch]:
-        """Return the closest chunks within the given knowledge bases, best first."""
+        """Return the closest chunks within the scope, best first."""
 
     @abstractmethod
     def delete_document(self, document_id: uuid.UUID) -> None:

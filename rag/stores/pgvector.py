@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from django.db import connection, transaction
 from pgvector.django import CosineDistance
 
-from rag.models import Chunk
-from rag.stores.base import VectorEntry, VectorMatch, VectorStore
+from rag.models import Chunk, chunks_in
+from rag.stores.base import SearchScope, VectorEntry, VectorMatch, VectorStore
 from tenants.context import PUBLIC_SCHEMA, current_schema
 from tenants.models import Tenant
 
@@ -31,7 +31,7 @@ class PgVectorStore(VectorStore):
         self,
         vector: list[float],
         *,
-        knowledge_base_ids: Sequence[uuid.UUID],
+        scope: SearchScope,
         top_k: int,
     ) -> list[VectorMatch]:
         self._require_own_schema()
@@ -40,9 +40,7 @@ class PgVectorStore(VectorStore):
             cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(EF_SEARCH, top_k)])
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             rows = list(
-                Chunk.objects.filter(
-                    knowledge_base_id__in=knowledge_base_ids, embedding__isnull=False
-                )
+                Chunk.objects.filter(chunks_in(scope), embedding__isnull=False)
                 .annotate(distance=CosineDistance("embedding", vector))
                 .order_by("distance")
                 .values_list("id", "distance")[:top_k]

@@ -255,7 +255,9 @@ def test_same_question_under_support_cites_nothing_of_hr(
     assert response.status_code == 200
     citations = response.json()["citations"]
     hr_documents = contoso_in_hr.documents.values()
-    assert citations
+    # Support's documents never name Zava, so "nothing found" is the right
+    # answer there; what must never happen is a citation of hr's booklets.
+    assert citations or "found nothing" in response.json()["answer"]
     assert {c["document_id"] for c in citations} <= {d["id"] for d in support_documents}
     assert not {c["document_id"] for c in citations} & {d["id"] for d in hr_documents}
     assert not {c["filename"] for c in citations} & {

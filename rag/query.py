@@ -1,0 +1,274 @@
+"""Read a question against the documents' names and periods before searching.
+
+A question that names a plan, product or company ("the Northwind Standard
+plan", "TrailBlaze pants", "NVIDIA's") or a period ("Q3 2023", "the latest
+10-Q") is searched only in the documents it names. The names come from each
+document's title, file name and the metadata read at ingestion, never from
+lists of known names. Pure Python: the catalogue is passed in.
+"""
+
+import math
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from rag.metadata import DocumentMetadata, Period
+
+# More documents than this left after the filters is no near-duplicate
+# ambiguity worth spreading the results over, just a broad question.
+MAX_DIVERSIFIED_DOCUMENTS = 6
+# Two quarters ending this close together are the same quarter.
+SAME_PERIOD_DAYS = 45
+
+_WORD = re.compile(r"[^\W_]+(?:['’][sS])?")
+_CAPITALISED = re.compile(r"(?<![\w'’])([A-Z][\w&-]*)(['’]s)?")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n)\s*[\"'(]*$")
+# Words of legal form and filing type name no one document among many.
+# fmt: off
+_UNNAMING_WORDS = frozenset({
+    "inc", "incorporated", "corporation", "corp", "ltd", "limited", "plc",
+    "llc", "company", "the", "and", "for", "of", "information", "about",
+    "product", "item", "number", "item_number", "details", "pdf", "md",
+})
+_FUNCTION_WORDS = frozenset({
+    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at",
+    "be", "been", "but", "by", "can", "could", "did", "do", "does", "during",
+    "each", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into",
+    "is", "it", "its", "many", "may", "much", "my", "no", "not", "of", "on",
+    "or", "our", "should", "so", "some", "than", "that", "the", "their", "them",
+    "then", "there", "these", "they", "this", "those", "to", "was", "we",
+    "were", "what", "when", "where", "which", "who", "why", "will", "with",
+    "would", "you", "your", "please", "tell", "me", "list", "give", "show",
+})
+# fmt: on
+_QUARTER_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4}
+_QUARTER_PATTERNS = (
+    (re.compile(r"\bQ([1-4])\s*(?:of\s+)?(?:FY\s*|fiscal\s+)?'?(\d{4})\b", re.I), 1, 2),
+    (re.compile(r"\b(\d{4})\s*Q([1-4])\b", re.I), 2, 1),
+    (re.compile(r"\bFY\s*(\d{4})\s*Q([1-4])\b", re.I), 2, 1),
+)
+_ORDINAL_QUARTER = re.compile(
+    r"\b(first|second|third|fourth)\s+(?:fiscal\s+)?quarter\s+(?:of\s+)?"
+    r"(?:fiscal\s+(?:year\s+)?)?(\d{4})\b",
+    re.I,
+)
+_LATEST = re.compile(r"\b(latest|most\s+recent|newest|current\s+quarter)\b", re.I)
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One searchable document, as the question reader sees it."""
+
+    document_id: uuid.UUID
+    title: str
+    filename: str
+    metadata: DocumentMetadata
+
+    def name_words(self) -> set[str]:
+        text = " ".join(
+            [
+                self.title,
+                self.filename.rsplit(".", 1)[0],
+                self.metadata.subject,
+                self.metadata.organisation,
+                *self.metadata.aliases,
+            ]
+        )
+        return {
+            word
+            for word in words_of(text)
+            if len(word) >= 3 and not word.isdigit() and word not in _UNNAMING_WORDS
+        }
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    document_ids: frozenset[uuid.UUID] | None  # None: every document
+    named: bool  # the question names one or more documents
+    diversify: bool  # near-duplicates remain: show the best passage of each
+    unknown_names: tuple[str, ...]  # proper names no document is named by
+    period: str  # the period read from the question, for logs and tests
+    # The question without the words that named its documents: within the
+    # chosen documents those words match every passage and rank none.
+    focus: str = ""
+
+
+def words_of(text: str) -> list[str]:
+    """Lowercased words, possessives dropped: "NVIDIA's" -> "nvidia"."""
+    return [re.sub(r"['’]s$", "", word) for word in _WORD.findall(text.lower()) if word]
+
+
+def plan_query(question: str, catalogue: Sequence[CatalogueEntry]) -> QueryPlan:
+    named = named_documents(question, catalogue)
+    focus = question
+    if named is not None:
+        focus = without_words(question, set().union(*(e.name_words() for e in named)))
+    candidates = named or list(catalogue)
+    period_label, dated = _apply_period(question, candidates)
+    narrowed = dated if dated is not None else candidates
+    if named is None and dated is None:
+        document_ids = None
+    else:
+        document_ids = frozenset(entry.document_id for entry in narrowed)
+
+    return QueryPlan(
+        document_ids=document_ids,
+        named=named is not None,
+        diversify=1 < len(narrowed) <= MAX_DIVERSIFIED_DOCUMENTS
+        and document_ids is not None,
+        unknown_names=unknown_names(question, catalogue),
+        period=period_label,
+        focus=focus,
+    )
+
+
+def without_words(question: str, names: set[str]) -> str:
+    """The question minus the name words; itself when too little would be left."""
+    kept = [
+        word
+        for word in question.split()
+        if not set(words_of(word)) or not set(words_of(word)) <= names
+    ]
+    content = [w for w in words_of(" ".join(kept)) if w not in _FUNCTION_WORDS]
+    return " ".join(kept) if content else question
+
+
+def named_documents(
+    question: str, catalogue: Sequence[CatalogueEntry]
+) -> list[CatalogueEntry] | None:
+    """The documents the question names best, or None when it names none.
+
+    A word counts by how few documents it names (a word in every title names
+    none of them). One word alone counts only when written as a name, with a
+    capital; two or more name words count in any case ("trailwalker shoes").
+    """
+    names = {entry.document_id: entry.name_words() for entry in catalogue}
+    question_words = set(words_of(question)) - _FUNCTION_WORDS
+    weights = _name_weights(names, question_words)
+    if not weights:
+        return None
+
+    capitalised = {word.lower() for word, _ in _CAPITALISED.findall(question)}
+    scores = {}
+    for document_id, words in names.items():
+        matched = words & weights.keys()
+        if len(matched) >= 2 or matched & capitalised:
+            scores[document_id] = sum(weights[word] for word in matched)
+    best = max(scores.values(), default=0.0)
+    if best <= 0:
+        return None
+    return [entry for entry in catalogue if scores.get(entry.document_id) == best]
+
+
+def _name_weights(
+    names: dict[uuid.UUID, set[str]], question_words: set[str]
+) -> dict[str, float]:
+    count = len(names)
+    weights = {}
+    for word in question_words:
+        holders = sum(word in words for words in names.values())
+        # A word in most titles (the employer on every cover) names none.
+        if 0 < holders <= count / 2:
+            weights[word] = math.log(count / holders)
+    return weights
+
+
+def unknown_names(
+    question: str, catalogue: Sequence[CatalogueEntry]
+) -> tuple[str, ...]:
+    """Proper names in the question that name no document of the catalogue."""
+    known = set().union(*(entry.name_words() for entry in catalogue))
+    found = []
+    for match in _CAPITALISED.finditer(question):
+        word, possessive = match.group(1), match.group(2)
+        at_start = _SENTENCE_START.search(question[: match.start()]) is not None
+        lowered = word.lower()
+        if at_start and not possessive and not word.isupper():
+            continue  # an ordinary word that opens a sentence
+        if lowered in known or lowered in _FUNCTION_WORDS or len(word) < 2:
+            continue
+        if _is_period_word(word):
+            continue
+        found.append(word)
+    return tuple(dict.fromkeys(found))
+
+
+def _is_period_word(word: str) -> bool:
+    return bool(re.fullmatch(r"(Q[1-4]|FY\d*|\d+[A-Za-z]?)", word, re.I))
+
+
+def asked_periods(question: str) -> list[tuple[int, int]]:
+    """(year, quarter) pairs the question names."""
+    found = []
+    for pattern, quarter_group, year_group in _QUARTER_PATTERNS:
+        for match in pattern.finditer(question):
+            found.append(
+                (int(match.group(year_group)), int(match.group(quarter_group)))
+            )
+    for match in _ORDINAL_QUARTER.finditer(question):
+        found.append((int(match.group(2)), _QUARTER_WORDS[match.group(1).lower()]))
+    return list(dict.fromkeys(found))
+
+
+def _apply_period(
+    question: str, candidates: Sequence[CatalogueEntry]
+) -> tuple[str, list[CatalogueEntry] | None]:
+    """The period asked for and the candidates of that period (None: no filter)."""
+    asked = asked_periods(question)
+    if asked:
+        matching = _matching_period(asked, candidates)
+        label = ", ".join(f"Q{quarter} {year}" for year, quarter in asked)
+        return label, matching
+    if _LATEST.search(question):
+        return "latest", _latest(candidates)
+    return "", None
+
+
+def _matching_period(
+    asked: list[tuple[int, int]], candidates: Sequence[CatalogueEntry]
+) -> list[CatalogueEntry] | None:
+    # A label from the file name is the one people use; the cover's fiscal
+    # wording comes next, the calendar quarter last.
+    for source in ("name", "text", "calendar"):
+        matching = [
+            entry
+            for entry in candidates
+            if any(
+                (period.year, period.quarter) in asked and period.source == source
+                for period in entry.metadata.periods
+            )
+        ]
+        if matching:
+            return matching
+    return None
+
+
+def _latest(candidates: Sequence[CatalogueEntry]) -> list[CatalogueEntry] | None:
+    """Each organisation's most recent documents, by their own periods."""
+    dated = [entry for entry in candidates if _period_key(entry) is not None]
+    if not dated:
+        return None
+    newest: dict[str, date] = {}
+    for entry in dated:
+        key = _period_key(entry)
+        assert key is not None
+        owner = entry.metadata.organisation.lower()
+        newest[owner] = max(newest.get(owner, key), key)
+    return [
+        entry
+        for entry in dated
+        if (newest[entry.metadata.organisation.lower()] - _period_key(entry)).days  # type: ignore[operator]
+        < SAME_PERIOD_DAYS
+    ]
+
+
+def _period_key(entry: CatalogueEntry) -> date | None:
+    if entry.metadata.period_end is not None:
+        return entry.metadata.period_end
+    labelled: list[Period] = entry.metadata.periods
+    if not labelled:
+        return None
+    period = labelled[0]
+    return date(period.year, period.quarter * 3, 28)

@@ -1,0 +1,128 @@
+"""Metadata read at ingestion and the question reader that uses it (pure functions)."""
+
+import uuid
+from datetime import date
+
+from rag.metadata import DocumentMetadata, Period, extract_metadata
+from rag.parsing import ParsedDocument, Section
+from rag.query import CatalogueEntry, asked_periods, plan_query
+
+FILING_COVER = """FORM 10-Q
+For the quarterly period ended March 30, 2024
+Contoso Widgets Inc.
+(Exact name of registrant as specified in its charter)
+Title of each class Trading symbol(s) Name of each exchange
+Common Stock, $0.01 par value per share CWGT The Nasdaq Stock Market LLC
+"""
+
+
+def filing(filename: str, end: date, quarter: int) -> CatalogueEntry:
+    metadata = DocumentMetadata(
+        organisation="Contoso Widgets Inc.",
+        aliases=["CWGT"],
+        periods=[Period(end.year, quarter, "name")],
+        period_end=end,
+    )
+    return CatalogueEntry(uuid.uuid4(), filename, filename, metadata)
+
+
+def booklet(title: str, subject: str) -> CatalogueEntry:
+    return CatalogueEntry(
+        uuid.uuid4(), title, f"{title}.pdf", DocumentMetadata(subject=subject)
+    )
+
+
+def test_filing_cover_gives_company_ticker_and_period():
+    # given
+    document = ParsedDocument(
+        title="2024 Q1 CWGT",
+        page_count=2,
+        sections=[Section(FILING_COVER, 1, ""), Section("Revenue grew.", 2, "")],
+    )
+
+    # when
+    metadata = extract_metadata("2024 Q1 CWGT.pdf", document)
+
+    # then
+    assert metadata.organisation == "Contoso Widgets Inc."
+    assert metadata.aliases == ["CWGT"]
+    assert metadata.period_end == date(2024, 3, 30)
+    assert metadata.periods[0] == Period(2024, 1, "name")
+
+
+def test_cover_page_names_the_plan():
+    document = ParsedDocument(
+        title="Plan booklet",
+        page_count=3,
+        sections=[
+            Section("Fabrikam", 1, ""),
+            Section("Fabrikam Gold Dental Plan", 1, "Fabrikam Gold Dental Plan"),
+            Section("Long text " * 40, 2, ""),
+        ],
+    )
+
+    assert extract_metadata("booklet.pdf", document).subject == (
+        "Fabrikam Fabrikam Gold Dental Plan"
+    )
+
+
+def test_question_periods_in_several_wordings():
+    assert asked_periods("revenue in Q3 2023?") == [(2023, 3)]
+    assert asked_periods("in the second quarter of 2022") == [(2022, 2)]
+    assert asked_periods("the 2024 Q1 filing") == [(2024, 1)]
+
+
+def test_named_quarter_picks_that_filing():
+    # given
+    q1 = filing("2024 Q1 CWGT", date(2024, 3, 30), 1)
+    q2 = filing("2024 Q2 CWGT", date(2024, 6, 29), 2)
+
+    # when
+    plan = plan_query("What was CWGT's gross margin in Q2 2024?", [q1, q2])
+
+    # then
+    assert plan.document_ids == {q2.document_id}
+
+
+def test_latest_is_resolved_from_the_documents_own_periods():
+    q1 = filing("2024 Q1 CWGT", date(2024, 3, 30), 1)
+    q2 = filing("2024 Q2 CWGT", date(2024, 6, 29), 2)
+
+    plan = plan_query("What did the latest 10-Q say about debt?", [q2, q1])
+
+    assert plan.document_ids == {q2.document_id}
+
+
+def test_plan_named_in_the_question_narrows_to_its_booklet():
+    gold = booklet("Fabrikam Gold Benefits", "Fabrikam Gold Dental Plan")
+    silver = booklet("Fabrikam Silver Benefits", "Fabrikam Silver Dental Plan")
+    handbook = booklet("Handbook", "Fabrikam Employee Handbook")
+
+    plan = plan_query("Does the Gold plan cover implants?", [gold, silver, handbook])
+
+    assert plan.document_ids == {gold.document_id}
+    assert "Gold" not in plan.focus
+
+
+def test_question_fitting_two_plans_is_spread_over_both():
+    gold = booklet("Fabrikam Dental Gold", "Fabrikam Dental Gold Plan")
+    silver = booklet("Fabrikam Dental Silver", "Fabrikam Dental Silver Plan")
+    handbook = booklet("Handbook", "Employee Handbook")
+    perks = booklet("Perks", "Wellness Perks")
+
+    plan = plan_query(
+        "What does Fabrikam Dental cover?", [gold, silver, handbook, perks]
+    )
+
+    assert plan.document_ids == {gold.document_id, silver.document_id}
+    assert plan.diversify
+
+
+def test_company_with_no_documents_is_an_unknown_name():
+    q1 = filing("2024 Q1 CWGT", date(2024, 3, 30), 1)
+    other = filing("2024 Q2 CWGT", date(2024, 6, 29), 2)
+
+    plan = plan_query("How has Northwind Traders' revenue changed?", [q1, other])
+
+    assert plan.unknown_names == ("Northwind", "Traders")
+    assert not plan.named
