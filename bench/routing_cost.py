@@ -17,7 +17,9 @@ tasks, each labelled light or heavy by a rule the router never sees:
   question, and summaries of one short passage, all light.
 
 Each corpus is ingested into its own tenant (route-<corpus>, database
-`portal_bench`; kept and reused when all its documents are ready). For every
+`portal_bench`; kept and reused when all its documents are ready, unless
+--fresh asks to ingest again). A question that retrieval answers "not found"
+reaches no model and costs nothing in any scenario; it is counted apart. For every
 question the chat's own pipeline builds the real prompt (retrieval, the
 passages quoted under the system instruction) and the router decides from
 it. Tokens are counted with the offline MiniLM WordPiece tokenizer, which
@@ -83,6 +85,7 @@ class Request:
 @dataclass
 class Routed:
     request: Request
+    # "none": answered "not found" without any model call.
     tier: str
     reason: str
     input_tokens: int
@@ -200,6 +203,9 @@ def route_all(
                 passages = passages_from(
                     retrieve(tenant, request.text, [knowledge_base.id])
                 )
+            if not passages:  # retrieval answered "not found"
+                routed.append(Routed(request, "none", "not found: no model call", 0, 0))
+                continue
             messages = grounded_messages(tenant.name, request.text, passages)
             route_input = route_request(request.text, passages, messages)
         else:
@@ -243,7 +249,7 @@ def token_counter() -> Any:
 # Tenants with the corpora
 
 
-def corpus_tenant(key: str, corpus_dir: Path) -> tuple[Any, Any]:
+def corpus_tenant(key: str, corpus_dir: Path, fresh: bool) -> tuple[Any, Any]:
     """The tenant route-<key> with its corpus ingested, reused when complete."""
     from django_tenants.utils import schema_context
 
@@ -258,7 +264,7 @@ def corpus_tenant(key: str, corpus_dir: Path) -> tuple[Any, Any]:
         with schema_context(tenant.schema_name):
             knowledge_base = KnowledgeBase.objects.filter(name=key).first()
             ready = Document.objects.filter(status="ready").count()
-        if knowledge_base is not None and ready == len(corpus.files):
+        if not fresh and knowledge_base is not None and ready == len(corpus.files):
             return tenant, knowledge_base
         tenant.delete(force_drop=True)
 
@@ -284,15 +290,25 @@ def sample_passages(tenant: Any) -> list[str]:
 
 
 def costs(routed: list[Routed], provider: str) -> dict[str, Decimal]:
+    """Dollars with routing, all-heavy and all-light; "not found" costs nothing."""
     from pricing.catalogue import TokenCounts, cost_of, default_model, price_of
 
     light = price_of(provider, default_model(provider, "light"))
     heavy = price_of(provider, default_model(provider, "heavy"))
-    totals = {"routed": Decimal(0), "all_heavy": Decimal(0), "all_light": Decimal(0)}
+    # "oracle": every request on the tier its outside label names.
+    totals = {
+        "routed": Decimal(0),
+        "oracle": Decimal(0),
+        "all_heavy": Decimal(0),
+        "all_light": Decimal(0),
+    }
     for item in routed:
+        if item.tier == "none":
+            continue
         tokens = TokenCounts(input=item.input_tokens, output=item.output_tokens)
         light_cost, heavy_cost = cost_of(light, tokens), cost_of(heavy, tokens)
         totals["routed"] += light_cost if item.tier == "light" else heavy_cost
+        totals["oracle"] += light_cost if item.request.label == "light" else heavy_cost
         totals["all_heavy"] += heavy_cost
         totals["all_light"] += light_cost
     return totals
@@ -402,14 +418,23 @@ def _percentile(values: list[float], percent: float) -> float:
 # Report
 
 
-def print_report(routed: list[Routed], overhead: dict[str, float]) -> dict[str, Any]:
+def print_report(
+    all_routed: list[Routed], overhead: dict[str, float]
+) -> dict[str, Any]:
+    routed = [item for item in all_routed if item.tier != "none"]
+    unanswered = Counter(
+        item.request.source for item in all_routed if item.tier == "none"
+    )
     confusion = Counter((item.request.label, item.tier) for item in routed)
     heavy_total = confusion[("heavy", "light")] + confusion[("heavy", "heavy")]
     heavy_sent_light = (
         confusion[("heavy", "light")] / heavy_total if heavy_total else 0.0
     )
 
-    print(f"\nTraffic: {len(routed)} requests")
+    print(
+        f"\nTraffic: {len(all_routed)} requests; {len(all_routed) - len(routed)} answered "
+        f"'not found' without a model call ({dict(unanswered)}), {len(routed)} reach a model"
+    )
     for source, count in sorted(
         Counter(item.request.source for item in routed).items()
     ):
@@ -436,9 +461,13 @@ def print_report(routed: list[Routed], overhead: dict[str, float]) -> dict[str, 
         text = ", ".join(f"{a}->{b}: {n}" for (a, b), n in sorted(cells.items()))
         print(f"    {source:<8} {text}")
 
-    print("\nCost (USD for the whole traffic; catalogue prices)")
     print(
-        "  provider    light / heavy model                      routed    all-heavy  all-light  saving"
+        "\nCost (USD for the traffic that reaches a model; catalogue prices; oracle:"
+        " every request on the tier its outside label names)"
+    )
+    print(
+        "  provider    light / heavy model                      routed    all-heavy  all-light"
+        "  saving  (oracle)"
     )
     by_provider = {}
     for provider in ("openai", "anthropic", "gemini"):
@@ -448,14 +477,18 @@ def print_report(routed: list[Routed], overhead: dict[str, float]) -> dict[str, 
             if totals["all_heavy"]
             else Decimal(0)
         )
+        oracle = (
+            1 - totals["oracle"] / totals["all_heavy"] if totals["all_heavy"] else 0
+        )
         models = _models(provider)
         print(
             f"  {provider:<11} {models:<40} {totals['routed']:>8.4f}  {totals['all_heavy']:>9.4f}"
-            f"  {totals['all_light']:>9.4f}  {saving:>6.1%}"
+            f"  {totals['all_light']:>9.4f}  {saving:>6.1%}  ({oracle:.1%})"
         )
         by_provider[provider] = {
             **{k: str(v) for k, v in totals.items()},
             "saving": float(saving),
+            "oracle_saving": float(oracle),
         }
 
     print(
@@ -505,7 +538,7 @@ def print_report(routed: list[Routed], overhead: dict[str, float]) -> dict[str, 
                 "similarity": item.similarity,
                 "documents": item.documents,
             }
-            for item in routed
+            for item in all_routed
         ],
     }
 
@@ -514,6 +547,13 @@ def _models(provider: str) -> str:
     from pricing.catalogue import default_model
 
     return f"{default_model(provider, 'light')} / {default_model(provider, 'heavy')}"
+
+
+def _migrate_kept_tenants() -> None:
+    """Tenants kept from an earlier run need the current tenant migrations."""
+    from django.core.management import call_command
+
+    call_command("migrate_schemas", tenant=True, verbosity=0)
 
 
 def _no_overhead() -> dict[str, float]:
@@ -537,13 +577,21 @@ def main() -> None:
     parser.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS_DIR)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="ingest the corpora again (after pipeline changes)",
+    )
     args = parser.parse_args()
 
     configure_environment()
     start_django()
+    _migrate_kept_tenants()
     warm_up_model()
     folders = {key: args.corpus_dir / folder for key, folder in CORPUS_FOLDERS.items()}
-    tenants = {key: corpus_tenant(key, args.corpus_dir) for key in CORPUS_FOLDERS}
+    tenants = {
+        key: corpus_tenant(key, args.corpus_dir, args.fresh) for key in CORPUS_FOLDERS
+    }
 
     questions = (
         finance_requests(folders["finance"])

@@ -64,12 +64,12 @@ def start_turn(
         conversation=conversation, role=MessageRole.USER, content=question
     )
 
-    chunks = retrieve(tenant, question, [kb.id for kb in knowledge_bases])
+    found = retrieve(tenant, question, [kb.id for kb in knowledge_bases])
     return ChatTurn(
         conversation=conversation,
         question=question,
-        passages=passages_from(chunks),
-        citations=[_citation(chunk) for chunk in chunks],
+        passages=passages_from(found),
+        citations=[_citation(chunk) for chunk in found.chunks],
         generator=answer_generator_for(tenant, Caller(actor_id=user_id, actor=actor)),
     )
 
@@ -129,19 +129,34 @@ def _conversation_for(user_id: int, raw_id: str | None, question: str) -> Conver
     )
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    chunks: list[RetrievedChunk]
+    # Documents the question itself names (a plan, a product, a company).
+    named_document_ids: frozenset[uuid.UUID] = frozenset()
+
+
 def retrieve(
     tenant: Tenant, question: str, knowledge_base_ids: list[uuid.UUID]
-) -> list[RetrievedChunk]:
+) -> Retrieved:
     """The chunks worth showing a model (or quoting) for this question."""
     found = search_knowledge(
         tenant, question, knowledge_base_ids=knowledge_base_ids, top_k=TOP_K
     )
-    # Nothing relevant: no passages, so the answer says so and cites nothing.
-    return [] if found.not_found else _relevant(found.chunks)
+    if found.not_found:
+        # Nothing relevant: no passages, so the answer says so and cites nothing.
+        return Retrieved([])
+    named: frozenset[uuid.UUID] = frozenset()
+    if found.plan is not None and found.plan.named and found.plan.document_ids:
+        named = found.plan.document_ids
+    return Retrieved(_relevant(found.chunks), named)
 
 
-def passages_from(chunks: list[RetrievedChunk]) -> list[Passage]:
-    return [_passage(number, chunk) for number, chunk in enumerate(chunks, start=1)]
+def passages_from(found: Retrieved) -> list[Passage]:
+    return [
+        _passage(number, chunk, chunk.document_id in found.named_document_ids)
+        for number, chunk in enumerate(found.chunks, start=1)
+    ]
 
 
 def _relevant(chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
@@ -150,7 +165,7 @@ def _relevant(chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
     return [chunk for chunk in chunks if (chunk.similarity or 0.0) >= floor]
 
 
-def _passage(number: int, chunk: RetrievedChunk) -> Passage:
+def _passage(number: int, chunk: RetrievedChunk, named: bool) -> Passage:
     return Passage(
         number=number,
         title=chunk.title,
@@ -158,6 +173,7 @@ def _passage(number: int, chunk: RetrievedChunk) -> Passage:
         text=chunk.text,
         document_id=str(chunk.document_id),
         similarity=chunk.similarity,
+        named_in_question=named,
     )
 
 

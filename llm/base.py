@@ -20,6 +20,8 @@ class Passage:
     document_id: str = ""
     # Cosine similarity to the question, when retrieval measured it.
     similarity: float | None = None
+    # The question names this passage's document (its plan, product, company).
+    named_in_question: bool = False
 
 
 class AnswerGenerator(ABC):

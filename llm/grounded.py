@@ -90,6 +90,7 @@ def route_request(
         question=question,
         retrieval_similarity=best,
         documents=len(competing),
+        names_its_source=any(p.named_in_question for p in passages[:1]),
     )
 
 

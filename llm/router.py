@@ -76,6 +76,9 @@ class RouteRequest:
     retrieval_similarity: float | None = None
     # Distinct documents among the passages the prompt quotes.
     documents: int = 0
+    # The question names the document its best passage comes from, so
+    # retrieval searched the right document whatever the similarity says.
+    names_its_source: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,10 @@ def _question(request: RouteRequest) -> RouteDecision:
         return RouteDecision(Tier.LIGHT, "short closed question")
     if request.retrieval_similarity is None:
         return RouteDecision(Tier.HEAVY, "no retrieval to ground a short answer")
+    if request.names_its_source:
+        return RouteDecision(
+            Tier.LIGHT, "short closed question about the document it names"
+        )
     if request.retrieval_similarity < STRONG_SIMILARITY:
         return RouteDecision(
             Tier.HEAVY, f"weak retrieval match ({request.retrieval_similarity:.2f})"

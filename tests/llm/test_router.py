@@ -80,3 +80,23 @@ def test_summaries_depend_on_how_much_text():
     short = route(RouteRequest(task=Task.SUMMARY, prompt_tokens=400))
     long = route(RouteRequest(task=Task.SUMMARY, prompt_tokens=4000))
     assert (short.tier, long.tier) == ("light", "heavy")
+
+
+def test_a_question_naming_its_document_counts_as_a_strong_match():
+    # given: the product name was taken out of the searched text, so the
+    # similarity of its spec line is low although the right sheet was searched
+    request = RouteRequest(
+        task=Task.ANSWER,
+        prompt_tokens=700,
+        question="What is the material of the TrailBlaze pants?",
+        retrieval_similarity=0.15,
+        documents=1,
+        names_its_source=True,
+    )
+
+    # when
+    decision = route(request)
+
+    # then
+    assert decision.tier == "light"
+    assert "names" in decision.reason
