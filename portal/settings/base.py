@@ -57,6 +57,7 @@ TENANT_APPS = [
     "chat",
     "llm",
     "audit",
+    "dify",
     # Feature flags: each tenant's switches live in its own schema.
     "waffle",
 ]
