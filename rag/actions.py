@@ -258,7 +258,10 @@ def _index(document: Document) -> None:
             )
             for context, draft in zip(contexts, drafts, strict=True)
         )
-        vector_store_for(current_tenant()).upsert(
+        store = vector_store_for(current_tenant())
+        # A re-run of ingestion made new chunk ids; drop the old run's vectors.
+        store.delete_document(document.id)
+        store.upsert(
             [
                 VectorEntry(chunk.id, document.id, document.knowledge_base_id, vector)
                 for chunk, vector in zip(chunks, vectors, strict=True)
