@@ -1,9 +1,10 @@
 """Relay calls to the tenant's Dify app: answers as they are, streams event by event."""
 
+import functools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +55,7 @@ def relay(
     params: dict[str, str] | None = None,
     body: Any = None,
     connection: DifyConnection | None = None,
-) -> tuple[HttpResponse, httpx.Response]:
+) -> tuple["RelayedResponse", httpx.Response]:
     """Send one call to Dify and answer with its status and body, audited."""
     upstream = Upstream.of(connection or actions.require_connection())
     started = time.monotonic()
@@ -67,17 +68,59 @@ def relay(
         )
         raise error from None
 
+    latency_ms = _ms(started)
+    response = passthrough(answer, caller.tenant)
     if endpoint != "chat-messages":
-        actions.audit_call(
-            endpoint, answer.status_code, caller.user_id, caller.actor, _ms(started)
+        response.after_send(
+            actions.audit_call,
+            endpoint,
+            answer.status_code,
+            caller.user_id,
+            caller.actor,
+            latency_ms,
         )
-    return passthrough(answer), answer
+    return response, answer
 
 
-def passthrough(answer: httpx.Response) -> HttpResponse:
+class RelayedResponse(HttpResponse):
+    """Dify's answer, with bookkeeping done once the server has sent it.
+
+    Audit and usage rows are written after the client has the answer, so
+    they add nothing to its latency; they are still written before the
+    worker thread takes its next request. If the process dies in between,
+    that one entry is lost: the price of the speed.
+    """
+
+    def __init__(self, content: bytes, tenant: Tenant, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._tenant = tenant
+        self._after: list[Callable[[], None]] = []
+
+    def after_send(self, work: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        self._after.append(functools.partial(work, *args, **kwargs))
+
+    def close(self) -> None:
+        # The middleware has reset the connection to public by now.
+        try:
+            with schema_context(self._tenant.schema_name):
+                for work in self._after:
+                    work()
+        except Exception:
+            logger.exception(
+                "dify.bookkeeping_failed", extra={"status": self.status_code}
+            )
+        finally:
+            self._after.clear()
+            super().close()
+
+
+def passthrough(answer: httpx.Response, tenant: Tenant) -> RelayedResponse:
     content_type = answer.headers.get("content-type", "application/json")
-    return HttpResponse(
-        answer.content, status=answer.status_code, content_type=content_type
+    return RelayedResponse(
+        answer.content,
+        tenant,
+        status=answer.status_code,
+        content_type=content_type,
     )
 
 
@@ -94,8 +137,10 @@ def chat_blocking(caller: Caller, body: dict[str, Any]) -> HttpResponse:
     )
 
     reply = _json_object(answer.content) if answer.status_code == 200 else {}
+    # Ownership first: the client may use these ids as soon as it has them.
     actions.record_owned(caller.user_id, actions.owned_ids_in(reply))
-    actions.meter_chat(
+    response.after_send(
+        actions.meter_chat,
         caller.tenant,
         mode=str(reply.get("mode") or connection.app_mode),
         metadata=reply.get("metadata"),
@@ -130,7 +175,7 @@ def chat_streaming(
         answer.read()
         answer.close()
         _meter_stream(caller, state, answer.status_code, started)
-        return passthrough(answer)
+        return passthrough(answer, caller.tenant)
 
     events = _relay_events(caller, answer, state, schema_name, started)
     response = StreamingHttpResponse(events, content_type="text/event-stream")

@@ -71,6 +71,10 @@ ROOT_URLCONF = "portal.urls_tenant"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 # A deployment may serve only some tenants (comma-separated slugs); empty = all.
 TENANT_GROUP = env.list("TENANT_GROUP", default=[])
+# Set the search path once per schema switch, not before every query: it
+# halves the round trips of a request. django-tenants resets it whenever
+# the connection changes tenant (set_tenant, schema_context).
+TENANT_LIMIT_SET_CALLS = env.bool("TENANT_LIMIT_SET_CALLS", default=True)
 
 MIDDLEWARE = [
     "tenants.middleware.TenantPathMiddleware",
