@@ -28,7 +28,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy portal tenants rag chat llm pricing audit
+	$(VENV)/bin/mypy portal tenants rag chat llm pricing audit dify
 
 format: install
 	$(VENV)/bin/ruff check --fix .

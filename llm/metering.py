@@ -41,9 +41,15 @@ class CallRecord:
     actor_id: int | None = None
     actor: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # What the upstream itself charged (Dify reports its own price); when
+    # set, it is used instead of the catalogue's price for the model.
+    known_cost: Decimal | None = None
+    audit_action: str = "llm.call"
 
     @property
     def cost(self) -> Decimal:
+        if self.known_cost is not None:
+            return self.known_cost
         tokens = TokenCounts(
             input=self.usage.input_tokens,
             output=self.usage.output_tokens,
@@ -61,7 +67,7 @@ def meter(tenant: Tenant, call: CallRecord) -> Decimal:
     with in_schema_of(tenant), transaction.atomic():
         _add_to_usage(local_day(tenant), call, cost)
         record(
-            "llm.call",
+            call.audit_action,
             outcome=call.outcome,
             actor_id=call.actor_id,
             actor=call.actor,

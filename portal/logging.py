@@ -60,6 +60,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                 "httpx": {"level": "WARNING"},
                 "httpx2": {"level": "WARNING"},
                 "google_genai": {"level": "WARNING"},
+                # The Pinecone SDK logs every call at INFO.
+                "pinecone": {"level": "WARNING"},
             },
         }
     )

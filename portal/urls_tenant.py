@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from dify.knowledge import retrieval
 from portal.errors import (
     bad_request_view,
     not_found_view,
@@ -14,8 +15,11 @@ urlpatterns = [
     path("api/v1/", include("rag.urls")),
     path("api/v1/", include("chat.urls")),
     path("api/v1/", include("llm.urls")),
+    path("api/v1/", include("dify.urls")),
     # OpenAI-compatible, for OpenAI clients and Dify apps (tenant API keys).
     path("llm/v1/", include("llm.openai_urls")),
+    # Dify's External Knowledge API (tenant API keys with the retrieval scope).
+    path("dify/retrieval", retrieval, name="dify-retrieval"),
 ]
 
 handler400 = bad_request_view

@@ -4,6 +4,7 @@ import logging
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django_tenants.utils import schema_context
 
 from tenants.context import PUBLIC_SCHEMA
 from tenants.models import (
@@ -29,6 +30,21 @@ def provision_tenant(slug: str, name: str) -> Tenant:
 
     logger.info("tenant.provisioned", extra={"tenant_id": str(tenant.id), "slug": slug})
     return tenant
+
+
+def remove_tenant(tenant: Tenant) -> None:
+    """Delete a tenant: its vectors in every store, then its schema and rows."""
+    from rag.stores import remove_tenant_vectors
+
+    if tenant.schema_name == PUBLIC_SCHEMA:
+        raise ValueError("The public tenant cannot be removed.")
+    tenant_id, slug = str(tenant.id), tenant.slug
+
+    with schema_context(tenant.schema_name):
+        remove_tenant_vectors(tenant)
+    tenant.delete(force_drop=True)
+
+    logger.info("tenant.removed", extra={"tenant_id": tenant_id, "slug": slug})
 
 
 def ensure_public_tenant() -> Tenant:

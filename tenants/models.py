@@ -34,6 +34,11 @@ def schema_name_for(slug: str) -> str:
     return "t_" + slug.replace("-", "_")
 
 
+class VectorStoreBackend(models.TextChoices):
+    PGVECTOR = "pgvector", "pgvector in the tenant's schema"
+    PINECONE = "pinecone", "Pinecone, one namespace per tenant"
+
+
 class Tenant(TenantMixin):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(
@@ -44,6 +49,11 @@ class Tenant(TenantMixin):
     # Days and months of usage and quotas are counted in this zone.
     time_zone = models.CharField(
         max_length=64, default="UTC", validators=[validate_time_zone]
+    )
+    # Blank: the deployment's VECTOR_STORE. Switching moves no vectors; the
+    # tenant's documents must be ingested again.
+    vector_store = models.CharField(
+        max_length=16, choices=VectorStoreBackend.choices, blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

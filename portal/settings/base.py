@@ -57,6 +57,7 @@ TENANT_APPS = [
     "chat",
     "llm",
     "audit",
+    "dify",
     # Feature flags: each tenant's switches live in its own schema.
     "waffle",
 ]
@@ -187,6 +188,16 @@ RAG = {
     "EMBEDDING_BATCH_SIZE": env.int("EMBEDDING_BATCH_SIZE", default=32),
     "EMBEDDING_THREADS": env.int("EMBEDDING_THREADS", default=2),
     "VECTOR_STORE": env.str("VECTOR_STORE", default="pgvector"),
+    # The hosted store: a dense index (cosine, 384 dimensions) over its data
+    # plane host; each tenant gets its own namespace in it.
+    "PINECONE": {
+        "API_KEY": env.str("PINECONE_API_KEY", default=""),
+        "INDEX_HOST": env.str("PINECONE_INDEX_HOST", default=""),
+        "TIMEOUT_SECONDS": env.float("PINECONE_TIMEOUT_SECONDS", default=10.0),
+        # Our own retries on 429, on top of the SDK's few.
+        "MAX_ATTEMPTS": env.int("PINECONE_MAX_ATTEMPTS", default=6),
+        "BACKOFF_SECONDS": env.float("PINECONE_BACKOFF_SECONDS", default=0.5),
+    },
     "CANDIDATES_PER_METHOD": env.int("RETRIEVAL_CANDIDATES", default=50),
     "RRF_K": 60,
     # Below this cosine similarity of the best passage the answer is "not

@@ -56,3 +56,7 @@ class VectorStore(ABC):
     @abstractmethod
     def delete_document(self, document_id: uuid.UUID) -> None:
         """Remove every vector of one document."""
+
+    @abstractmethod
+    def delete_all(self) -> None:
+        """Remove every vector of the tenant; used when the tenant is removed."""

@@ -54,6 +54,10 @@ class PgVectorStore(VectorStore):
         self._require_own_schema()
         Chunk.objects.filter(document_id=document_id).update(embedding=None)
 
+    def delete_all(self) -> None:
+        self._require_own_schema()
+        Chunk.objects.update(embedding=None)
+
     def _require_own_schema(self) -> None:
         # The store was made for one tenant; refuse to touch whatever schema
         # the connection happens to be on if it is not that tenant's.

@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 from rag.models import KnowledgeBase
 from tenants.models import Tenant, schema_name_for
 from tests.conftest import CORPUS_DIR, api, signed_in
+from tests.fakes.pinecone import FakePinecone
 
 CONTOSO_DIR = CORPUS_DIR / "contoso"
 NASTY_DIR = CORPUS_DIR / "nasty"
@@ -143,3 +144,29 @@ def contoso_in_hr(django_db_setup, django_db_blocker) -> Iterator[IngestedCorpus
     finally:
         with django_db_blocker.unblock():
             delete_knowledge_base(schema_name_for("hr"), CONTOSO_KNOWLEDGE_BASE)
+
+
+# A local Pinecone index for the vector store tests.
+
+
+@pytest.fixture(scope="session")
+def pinecone_server() -> Iterator[FakePinecone]:
+    with FakePinecone() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_pinecone(pinecone_server, settings):  # type: ignore[no-untyped-def]
+    pinecone_server.reset()
+    settings.RAG = {
+        **settings.RAG,
+        "PINECONE": {
+            "API_KEY": pinecone_server.api_key,
+            "INDEX_HOST": pinecone_server.host,
+            "TIMEOUT_SECONDS": 5.0,
+            "MAX_ATTEMPTS": 6,
+            "BACKOFF_SECONDS": 0.01,
+        },
+    }
+    yield pinecone_server
+    pinecone_server.reset()
