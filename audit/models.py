@@ -36,3 +36,14 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.action} {self.outcome}"
+
+
+class ChainHead(models.Model):
+    """The one row holding the hash of the trail's last entry (id = 1)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    previous_hash = models.CharField(max_length=64)
+    last_hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return self.last_hash

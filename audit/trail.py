@@ -2,22 +2,22 @@
 
 Each entry's hash is SHA-256 of its predecessor's hash followed by the
 digest of its own content, so changing, removing or slipping in a row breaks
-every hash after it. Appends are serialised per tenant by a transaction-scoped
-advisory lock; the insert reads the predecessor after taking the lock, in
-the same statement that writes the entry.
+every hash after it. The chain's head (the last hash) lives in a one-row
+table: one statement locks that row, advances it and inserts the entry, so
+concurrent appends queue on the row and each chains onto the one before.
 """
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from audit.models import AuditEntry, Outcome
-from tenants.context import current_schema
 
 GENESIS_HASH = "0" * 64
 
@@ -31,21 +31,31 @@ CONTENT_COLUMNS = (
     "client_ip",
     "details",
 )
-# Plain SQL: every metered model call appends an entry, and the ORM's insert
-# costs more than the round trip.
+# Plain SQL in one round trip: every metered model call appends an entry.
 APPEND_SQL = f"""
-    WITH previous AS (
-        SELECT coalesce(
-            (SELECT entry_hash FROM audit_auditentry ORDER BY id DESC LIMIT 1),
-            '{GENESIS_HASH}'
-        ) AS hash
+    head AS (
+        UPDATE audit_chainhead
+        SET previous_hash = last_hash,
+            last_hash = encode(sha256(convert_to(last_hash || %s, 'UTF8')), 'hex')
+        WHERE id = 1
+        RETURNING previous_hash, last_hash
     )
     INSERT INTO audit_auditentry ({", ".join(CONTENT_COLUMNS)}, previous_hash, entry_hash)
-    SELECT {", ".join(["%s"] * len(CONTENT_COLUMNS))}, previous.hash,
-           encode(sha256(convert_to(previous.hash || %s, 'UTF8')), 'hex')
-    FROM previous
+    SELECT {", ".join(["%s"] * len(CONTENT_COLUMNS))}, head.previous_hash, head.last_hash
+    FROM head
     RETURNING id, previous_hash, entry_hash
 """
+
+
+@dataclass(frozen=True)
+class Companion:
+    """Another write made in the same statement as the entry: both or neither.
+
+    `sql` is the body of a data-modifying common table expression.
+    """
+
+    sql: str
+    params: list[Any] = field(default_factory=list)
 
 
 def record(
@@ -56,6 +66,7 @@ def record(
     actor: str = "",
     client_ip: str | None = None,
     details: dict[str, Any] | None = None,
+    companion: Companion | None = None,
 ) -> AuditEntry:
     """Append one entry in the tenant schema the connection is on."""
     request_id = structlog.contextvars.get_contextvars().get("request_id", "")
@@ -71,14 +82,13 @@ def record(
     )
     values = [getattr(entry, column) for column in CONTENT_COLUMNS]
     values[CONTENT_COLUMNS.index("details")] = Jsonb(entry.details)
+    sql, params = "WITH " + APPEND_SQL, [content_digest(entry), *values]
+    if companion is not None:
+        sql = f"WITH companion AS ({companion.sql}), " + APPEND_SQL
+        params = [*companion.params, *params]
 
-    # No savepoint: a caller's own transaction (metering) commits or rolls
-    # back the entry with its other writes.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"audit:{current_schema()}"]
-        )
-        cursor.execute(APPEND_SQL, [*values, content_digest(entry)])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         entry.id, entry.previous_hash, entry.entry_hash = cursor.fetchone()
     return entry
 

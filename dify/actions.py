@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.http import Http404
 
@@ -19,8 +20,30 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 
+CONNECTION_CACHE_KEY = "dify:connection"
+CONNECTION_CACHE_SECONDS = 300
+_NONE = "none"
+
+
 def current_connection() -> DifyConnection | None:
-    return DifyConnection.objects.first()
+    """The tenant's Dify connection, cached per tenant until it is saved again.
+
+    The cached row holds the key encrypted, as the table does.
+    """
+    cached = cache.get(CONNECTION_CACHE_KEY)
+    if cached == _NONE:
+        return None
+    if isinstance(cached, DifyConnection):
+        return cached
+    found = DifyConnection.objects.first()
+    cache.set(CONNECTION_CACHE_KEY, found or _NONE, CONNECTION_CACHE_SECONDS)
+    return found
+
+
+def forget_cached_connection(**kwargs: object) -> None:
+    cache.delete(CONNECTION_CACHE_KEY)
+    # A reader in another process may have cached the old row before commit.
+    transaction.on_commit(lambda: cache.delete(CONNECTION_CACHE_KEY))
 
 
 def require_connection() -> DifyConnection:

@@ -8,11 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import Outcome
-from audit.trail import record
+from audit.trail import Companion, record
 from llm.providers.base import Usage
 from pricing.catalogue import TokenCounts, cost_of, price_of
 from tenants.context import in_schema_of
@@ -64,14 +63,15 @@ def meter(tenant: Tenant, call: CallRecord) -> Decimal:
     cost = call.cost
     # Streams are metered while the response is sent, after the request's
     # schema was reset: name the tenant's schema explicitly.
-    with in_schema_of(tenant), transaction.atomic():
-        _add_to_usage(local_day(tenant), call, cost)
+    with in_schema_of(tenant):
         record(
             call.audit_action,
             outcome=call.outcome,
             actor_id=call.actor_id,
             actor=call.actor,
             details=_audit_details(call, cost),
+            # One statement: the usage row and the entry are written together.
+            companion=_usage_upsert(local_day(tenant), call, cost),
         )
     logger.info(
         "llm.call",
@@ -93,7 +93,6 @@ def local_day(tenant: Tenant) -> date:
     return timezone.now().astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()
 
 
-# Also relaxes this transaction's commit when configured (see _commit_mode).
 USAGE_UPSERT_SQL = """
     WITH commit_mode AS (
         SELECT set_config(
@@ -118,26 +117,24 @@ USAGE_UPSERT_SQL = """
 """
 
 
-def _add_to_usage(day: date, call: CallRecord, cost: Decimal) -> None:
-    # One atomic upsert: concurrent calls on the same day and model add up
-    # instead of racing to create the row.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            USAGE_UPSERT_SQL,
-            [
-                _commit_mode(),
-                day,
-                call.provider,
-                call.model,
-                call.tier,
-                0 if call.outcome == Outcome.SUCCESS else 1,
-                call.usage.input_tokens,
-                call.usage.cached_tokens,
-                call.usage.output_tokens,
-                cost,
-                call.latency_ms,
-            ],
-        )
+def _usage_upsert(day: date, call: CallRecord, cost: Decimal) -> Companion:
+    """Add the call to its day's usage row; concurrent calls add up, never race."""
+    return Companion(
+        USAGE_UPSERT_SQL,
+        [
+            _commit_mode(),
+            day,
+            call.provider,
+            call.model,
+            call.tier,
+            0 if call.outcome == Outcome.SUCCESS else 1,
+            call.usage.input_tokens,
+            call.usage.cached_tokens,
+            call.usage.output_tokens,
+            cost,
+            call.latency_ms,
+        ],
+    )
 
 
 def _commit_mode() -> str | None:

@@ -6,4 +6,19 @@ class TenantsConfig(AppConfig):
     verbose_name = "Tenants and identity"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from tenants import checks  # noqa: F401  (registers the pgvector check)
+        from tenants.models import Domain, Tenant
+
+        # A change made in this process applies at once; others see it within
+        # TENANT_CACHE_SECONDS.
+        for model in (Tenant, Domain):
+            post_save.connect(_forget_tenants, sender=model)
+            post_delete.connect(_forget_tenants, sender=model)
+
+
+def _forget_tenants(**kwargs: object) -> None:
+    from tenants.middleware import forget_cached_tenants
+
+    forget_cached_tenants()

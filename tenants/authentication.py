@@ -3,10 +3,10 @@
 import logging
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
 from portal.errors import ApiError
@@ -23,23 +23,28 @@ class TenantJWTAuthentication(JWTAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Token] | None:
         if current_schema() == PUBLIC_SCHEMA:
             return None  # no tenant, no tenant token to check
-        result = super().authenticate(request)
-        if result is None:
+        header = self.get_header(request)
+        raw_token = self.get_raw_token(header) if header is not None else None
+        if raw_token is None:
             return None
-        user, token = result
+        token = self.get_validated_token(raw_token)
+        user_id = _user_id(token)
 
         tenant = current_tenant()
         if token.get(TENANT_CLAIM) != str(tenant.id):
-            _log_refusal(request, "token_tenant_mismatch", user, token)
+            _log_refusal(request, "token_tenant_mismatch", user_id, token)
             raise ApiError(
                 403, "tenant_mismatch", "This token was issued for another tenant."
             )
 
-        membership = Membership.objects.filter(
-            user_id=user.pk, tenant_id=tenant.id
-        ).first()
+        # The membership and its user in one query: every API call pays for it.
+        membership = (
+            Membership.objects.select_related("user")
+            .filter(user_id=user_id, tenant_id=tenant.id, user__is_active=True)
+            .first()
+        )
         if membership is None:
-            _log_refusal(request, "membership_revoked", user, token)
+            _log_refusal(request, "membership_revoked", user_id, token)
             raise ApiError(
                 401,
                 "membership_revoked",
@@ -47,14 +52,7 @@ class TenantJWTAuthentication(JWTAuthentication):
             )
 
         request.membership = membership  # type: ignore[attr-defined]
-        return user, token
-
-    def get_user(self, validated_token: Token) -> Any:
-        try:
-            return super().get_user(validated_token)
-        except (ValueError, TypeError, DjangoValidationError):
-            # A signed token whose user id is not an id at all.
-            raise InvalidToken("The token names no valid user.") from None
+        return membership.user, token
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
@@ -68,12 +66,20 @@ def user_id_of(request: Request) -> int:
     return user_id
 
 
-def _log_refusal(request: Request, reason: str, user: Any, token: Token) -> None:
+def _user_id(token: Token) -> int:
+    try:
+        return int(token[api_settings.USER_ID_CLAIM])
+    except (KeyError, ValueError, TypeError):
+        # A signed token whose user id is not an id at all.
+        raise InvalidToken("The token names no valid user.") from None
+
+
+def _log_refusal(request: Request, reason: str, user_id: int, token: Token) -> None:
     logger.warning(
         "security.token_refused",
         extra={
             "reason": reason,
-            "user_id": user.pk,
+            "user_id": user_id,
             "token_tenant": str(token.get(TENANT_CLAIM, ""))[:64],
             "remote_addr": request.META.get("REMOTE_ADDR"),
         },

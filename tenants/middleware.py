@@ -1,7 +1,10 @@
 """Resolve the tenant from /t/<slug>/ and check the X-Tenant-ID header against it."""
 
 import logging
+import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,8 +19,27 @@ logger = logging.getLogger(__name__)
 TENANT_HEADER = "X-Tenant-ID"
 
 
+# Tenants are looked up once per process per this many seconds: a renamed
+# or deactivated tenant is noticed that much later, and every request saves
+# a query.
+TENANT_CACHE_SECONDS = 5.0
+_tenants: dict[str, tuple[float, Tenant]] = {}
+_tenants_lock = threading.Lock()
+
+
 class TenantPathMiddleware(TenantSubfolderMiddleware):
     """Subfolder routing that answers JSON for unknown tenants and resets the schema."""
+
+    def get_tenant(self, domain_model: Any, hostname: str) -> Tenant:
+        now = time.monotonic()
+        with _tenants_lock:
+            cached = _tenants.get(hostname)
+        if cached is not None and now - cached[0] < TENANT_CACHE_SECONDS:
+            return cached[1]
+        tenant: Tenant = super().get_tenant(domain_model, hostname)
+        with _tenants_lock:
+            _tenants[hostname] = (now, tenant)
+        return tenant
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         response: HttpResponse | None = super().process_request(request)
@@ -98,3 +120,9 @@ def _header_refused(request: HttpRequest, code: str, supplied: str) -> JsonRespo
     else:
         message = f"The {TENANT_HEADER} header names another tenant than the URL."
     return error_response(403, code, message)
+
+
+def forget_cached_tenants() -> None:
+    """Drop every cached lookup, e.g. after a tenant was changed in this process."""
+    with _tenants_lock:
+        _tenants.clear()

@@ -65,9 +65,11 @@ def forget_process_state() -> None:
     from django.core.cache import cache
 
     from llm.resilience import reset_breakers
+    from tenants.middleware import forget_cached_tenants
 
     cache.clear()
     reset_breakers()
+    forget_cached_tenants()
 
 
 @pytest.fixture

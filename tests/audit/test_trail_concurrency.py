@@ -6,9 +6,15 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from audit.models import AuditEntry
-from audit.trail import record
+from audit.models import AuditEntry, ChainHead
+from audit.trail import GENESIS_HASH, record
 from tests.audit.test_trail import chain_breaks
+
+
+def forget_trail() -> None:
+    """Committed rows outlive the test: empty the trail and reset its head."""
+    AuditEntry.objects.all().delete()
+    ChainHead.objects.update(previous_hash=GENESIS_HASH, last_hash=GENESIS_HASH)
 
 
 @pytest.fixture
@@ -22,7 +28,7 @@ def test_concurrent_appends_keep_one_chain(db):
 
     schema = Tenant.objects.get(slug="hr").schema_name
     with schema_context(schema):
-        AuditEntry.objects.all().delete()
+        forget_trail()
 
     def append(count: int) -> None:
         with schema_context(schema):
@@ -40,6 +46,6 @@ def test_concurrent_appends_keep_one_chain(db):
     # then
     with schema_context(schema):
         entries = list(AuditEntry.objects.order_by("id"))
-        AuditEntry.objects.all().delete()
+        forget_trail()
     assert len(entries) == 100
     assert chain_breaks(entries) is None
