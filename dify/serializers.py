@@ -3,6 +3,7 @@ from typing import Any
 from rest_framework import serializers
 
 from dify.models import AppMode
+from portal.outbound import OutboundRefused, check_outbound_url
 
 MAX_QUERY_CHARS = 20_000
 
@@ -18,8 +19,10 @@ class DifyConnectionSerializer(serializers.Serializer):
     read_timeout = serializers.FloatField(min_value=1, max_value=600, default=60.0)
 
     def validate_base_url(self, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise serializers.ValidationError("Use an http:// or https:// address.")
+        try:
+            check_outbound_url(value)
+        except OutboundRefused as refused:
+            raise serializers.ValidationError(str(refused)) from None
         return value.rstrip("/")
 
 

@@ -3,6 +3,7 @@ from typing import Any
 from rest_framework import serializers
 
 from llm.models import PROVIDERS
+from portal.outbound import OutboundRefused, check_outbound_url
 
 ROLES = {
     "system": "system",
@@ -34,9 +35,13 @@ class ProviderFieldsSerializer(serializers.Serializer):
     )
 
     def validate_base_url(self, value: str | None) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise serializers.ValidationError("Use an http:// or https:// address.")
-        return value or ""
+        if not value:
+            return ""
+        try:
+            check_outbound_url(value)
+        except OutboundRefused as refused:
+            raise serializers.ValidationError(str(refused)) from None
+        return value
 
 
 class LLMSettingsSerializer(serializers.Serializer):

@@ -234,6 +234,14 @@ else:
 # Password guesses per client address and tenant.
 SIGN_IN_RATE = env.str("SIGN_IN_RATE", default="20/min")
 
+# Hosts a tenant's provider or Dify URL may name besides public addresses
+# (see portal/outbound.py). The embedded default is for one machine, so its
+# own loopback is allowed there; a deployment lists its internal servers.
+OUTBOUND_ALLOWED_HOSTS = env.list(
+    "OUTBOUND_ALLOWED_HOSTS",
+    default=[] if env.str("DATABASE_URL", default="") else ["127.0.0.0/8", "localhost"],
+)
+
 # --- Language models -------------------------------------------------------------
 # Platform defaults; a tenant's own settings override them. No provider (or no
 # key) means chat answers are composed from the passages without a model.

@@ -21,3 +21,6 @@ LLM["TIMEOUT_SECONDS"] = 5.0
 for _provider in LLM["PROVIDERS"].values():
     for _name in _provider:
         _provider[_name] = ""
+
+# The local servers that speak the providers' and Dify's protocols.
+OUTBOUND_ALLOWED_HOSTS = ["127.0.0.0/8", "localhost"]
