@@ -17,6 +17,7 @@ from llm.providers.base import Usage
 from pricing.catalogue import TokenCounts, cost_of, price_of
 from tenants.context import in_schema_of
 from tenants.models import Tenant
+from tenants.quotas import count_usage
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ def meter(tenant: Tenant, call: CallRecord) -> Decimal:
             actor=call.actor,
             details=_audit_details(call, cost),
         )
+    count_usage(tenant, call.usage.input_tokens + call.usage.output_tokens, cost)
     logger.info(
         "llm.call",
         extra={

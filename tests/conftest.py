@@ -65,9 +65,11 @@ def forget_process_state() -> None:
     from django.core.cache import cache
 
     from llm.resilience import reset_breakers
+    from tenants.quotas import forget_local_counters
 
     cache.clear()
     reset_breakers()
+    forget_local_counters()
 
 
 @pytest.fixture
