@@ -11,11 +11,14 @@ from django.http import Http404
 
 from chat.models import Conversation, Message, MessageRole
 from llm.base import AnswerGenerator, Passage
-from llm.gateway import Caller
+from llm.config import config_for_current_tenant
+from llm.gateway import Caller, prompt_tokens
+from llm.providers.base import ChatMessage
 from llm.registry import answer_generator_for
 from rag.fetch import get_knowledge_bases
 from rag.models import KnowledgeBase
 from rag.retrieval import RetrievedChunk, search_knowledge
+from tenants import quotas
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,17 @@ class ChatTurn:
     @property
     def answer(self) -> str:
         return "".join(self.answer_parts)
+
+
+def check_quotas(tenant: Tenant, question: str) -> None:
+    """Refuse the question before it is stored when a quota forbids it."""
+    quota = quotas.quota_for(tenant)
+    quotas.admit_request(tenant, quota)
+    if not config_for_current_tenant().configured:
+        return  # Extractive answers call no model and cost nothing.
+    tokens = prompt_tokens([ChatMessage("user", question)])
+    quotas.check_prompt(tenant, tokens, quota)
+    quotas.check_budget(tenant, quota)
 
 
 def start_turn(

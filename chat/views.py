@@ -20,7 +20,7 @@ from chat.serializers import (
     MessageSerializer,
 )
 from llm.gateway import LLMUnavailable, StreamInterrupted
-from portal.errors import ApiError, error_body
+from portal.errors import ApiError
 from tenants.authentication import user_id_of
 from tenants.context import current_schema, current_tenant
 from tenants.permissions import CanUseKnowledge
@@ -35,6 +35,7 @@ class ChatView(APIView):
         serializer = ChatRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        actions.check_quotas(current_tenant(), data["query"])
 
         turn = actions.start_turn(
             current_tenant(),
@@ -70,9 +71,9 @@ def _event_stream(turn: actions.ChatTurn, schema_name: str) -> StreamingHttpResp
         try:
             for part in turn.stream():
                 yield _sse("delta", {"text": part})
-        except (LLMUnavailable, StreamInterrupted) as exc:
-            failure = _model_failure(exc)
-            yield _sse("error", error_body(failure.error_code, str(failure.detail)))
+        except (LLMUnavailable, StreamInterrupted, ApiError) as exc:
+            failure = exc if isinstance(exc, ApiError) else _model_failure(exc)
+            yield _sse("error", failure.body())
             if not turn.answer:
                 return
             turn.interrupted = True

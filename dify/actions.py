@@ -2,9 +2,11 @@
 
 import logging
 from collections.abc import Iterable
+from contextlib import ExitStack
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.http import Http404
@@ -15,6 +17,7 @@ from dify.models import DifyConnection, DifyObject, DifyObjectKind
 from llm.metering import CallRecord, meter
 from llm.providers.base import Usage
 from portal.errors import ApiError
+from tenants import quotas
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -215,3 +218,26 @@ def _price(value: Any) -> Decimal:
     except InvalidOperation:
         return Decimal(0)
     return price if price.is_finite() and price >= 0 else Decimal(0)
+
+
+def hold_budget(tenant: Tenant, query: str) -> ExitStack:
+    """Check the tenant's quotas for one relayed chat and hold its likely cost.
+
+    Dify reports what a chat cost only when it is over, so a fixed amount
+    (QUOTAS["DIFY_HOLD_*"]) is held meanwhile. Close the stack once the
+    call has been metered.
+    """
+    quota = quotas.quota_for(tenant)
+    prompt_tokens = -(-len(query) // 4)
+    quotas.check_prompt(tenant, prompt_tokens, quota)
+
+    stack = ExitStack()
+    stack.enter_context(
+        quotas.budget_hold(
+            tenant,
+            prompt_tokens + settings.QUOTAS["DIFY_HOLD_TOKENS"],
+            Decimal(settings.QUOTAS["DIFY_HOLD_USD"]),
+            quota=quota,
+        )
+    )
+    return stack

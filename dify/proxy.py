@@ -5,6 +5,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,7 +125,9 @@ def passthrough(answer: httpx.Response, tenant: Tenant) -> RelayedResponse:
     )
 
 
-def chat_blocking(caller: Caller, body: dict[str, Any]) -> HttpResponse:
+def chat_blocking(
+    caller: Caller, body: dict[str, Any], hold: ExitStack
+) -> HttpResponse:
     connection = actions.require_connection()
     started = time.monotonic()
     response, answer = relay(
@@ -152,11 +155,13 @@ def chat_blocking(caller: Caller, body: dict[str, Any]) -> HttpResponse:
         actor=caller.actor,
         extra=_chat_ids(reply),
     )
+    # The budget hold ends once the real cost is counted.
+    response.after_send(hold.close)
     return response
 
 
 def chat_streaming(
-    caller: Caller, body: dict[str, Any], schema_name: str
+    caller: Caller, body: dict[str, Any], schema_name: str, hold: ExitStack
 ) -> HttpResponse | StreamingHttpResponse:
     connection = actions.require_connection()
     state = StreamState(mode=connection.app_mode)
@@ -175,9 +180,10 @@ def chat_streaming(
         answer.read()
         answer.close()
         _meter_stream(caller, state, answer.status_code, started)
+        hold.close()
         return passthrough(answer, caller.tenant)
 
-    events = _relay_events(caller, answer, state, schema_name, started)
+    events = _relay_events(caller, answer, state, schema_name, started, hold)
     response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
@@ -200,6 +206,7 @@ def _relay_events(
     state: "StreamState",
     schema_name: str,
     started: float,
+    hold: ExitStack,
 ) -> Iterator[bytes]:
     """Yield each event as soon as it is complete; meter the call at the end."""
     pending = b""
@@ -220,6 +227,7 @@ def _relay_events(
         answer.close()
         with schema_context(schema_name):
             _meter_stream(caller, state, state.failed_status or 200, started)
+        hold.close()
 
 
 def _observe(

@@ -14,6 +14,7 @@ from dify.serializers import (
     FeedbackSerializer,
     RenameSerializer,
 )
+from tenants import quotas
 from tenants.authentication import user_id_of
 from tenants.context import current_schema, current_tenant
 from tenants.permissions import CanUseKnowledge, IsTenantAdmin
@@ -60,13 +61,19 @@ class ChatMessagesView(DifyProxyView):
         serializer.is_valid(raise_exception=True)
         body = dict(serializer.validated_data)
         caller = self.caller(request)
+        quotas.admit_request(caller.tenant)
         if body["conversation_id"]:
             proxy.require_owned(CONVERSATION, body["conversation_id"], caller)
 
         body["user"] = caller.dify_user
-        if body["response_mode"] == "streaming":
-            return proxy.chat_streaming(caller, body, current_schema())
-        return proxy.chat_blocking(caller, body)
+        hold = actions.hold_budget(caller.tenant, body["query"])
+        try:
+            if body["response_mode"] == "streaming":
+                return proxy.chat_streaming(caller, body, current_schema(), hold)
+            return proxy.chat_blocking(caller, body, hold)
+        except BaseException:
+            hold.close()
+            raise
 
 
 class StopTaskView(DifyProxyView):

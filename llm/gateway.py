@@ -11,7 +11,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 
@@ -20,6 +22,7 @@ from llm.config import ProviderConfig, TenantLLMConfig
 from llm.metering import CallRecord, meter
 from llm.providers.anthropic import AnthropicProvider
 from llm.providers.base import (
+    CHARS_PER_TOKEN,
     ChatMessage,
     Completion,
     CompletionRequest,
@@ -33,7 +36,9 @@ from llm.providers.gemini import GeminiProvider
 from llm.providers.openai import OpenAICompatibleProvider, OpenAIProvider
 from llm.resilience import backoff_seconds, breaker_for
 from llm.router import RouteDecision, RouteRequest, Task, route
+from pricing.catalogue import TokenCounts, cost_of, price_of
 from pricing.tiers import Tier
+from tenants import quotas
 from tenants.models import Tenant
 
 PROVIDER_CLASSES: dict[
@@ -100,17 +105,18 @@ class Gateway:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> Answer:
+        requests = self._requests(decision, messages, max_tokens, temperature)
         failures: list[str] = []
-        for provider_config in self.config.chain:
-            request = self._request(
-                provider_config, decision, messages, max_tokens, temperature
-            )
-            attempt = _Attempt(
-                self, provider_config, request, decision, task, caller or Caller()
-            )
-            completion = attempt.complete(failures)
-            if completion is not None:
-                return Answer(completion, provider_config.name, request.model, decision)
+        with self.budget_hold(messages, requests):
+            for provider_config, request in requests:
+                attempt = _Attempt(
+                    self, provider_config, request, decision, task, caller or Caller()
+                )
+                completion = attempt.complete(failures)
+                if completion is not None:
+                    return Answer(
+                        completion, provider_config.name, request.model, decision
+                    )
         raise LLMUnavailable(failures or ["no provider is configured"])
 
     def stream(
@@ -123,7 +129,49 @@ class Gateway:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> "GatewayStream":
-        requests = [
+        requests = self._requests(decision, messages, max_tokens, temperature)
+        # Refuse now, while the caller can still answer with an error status;
+        # the stream takes its hold when it starts.
+        self.check_quotas(messages)
+        return GatewayStream(
+            self, requests, decision, task, caller or Caller(), messages
+        )
+
+    def check_quotas(self, messages: Sequence[ChatMessage]) -> None:
+        quota = quotas.quota_for(self.tenant)
+        quotas.check_prompt(self.tenant, prompt_tokens(messages), quota)
+        quotas.check_budget(self.tenant, quota)
+
+    def budget_hold(
+        self,
+        messages: Sequence[ChatMessage],
+        requests: Sequence[tuple[ProviderConfig, CompletionRequest]],
+    ) -> AbstractContextManager[None]:
+        """Refuse an oversized prompt or a spent budget; else hold the largest cost."""
+        quota = quotas.quota_for(self.tenant)
+        tokens = prompt_tokens(messages)
+        quotas.check_prompt(self.tenant, tokens, quota)
+        output = max((request.max_tokens for _, request in requests), default=0)
+        cost = max(
+            (
+                cost_of(
+                    price_of(config.name, request.model),
+                    TokenCounts(input=tokens, output=request.max_tokens),
+                )
+                for config, request in requests
+            ),
+            default=Decimal(0),
+        )
+        return quotas.budget_hold(self.tenant, tokens + output, cost, quota=quota)
+
+    def _requests(
+        self,
+        decision: RouteDecision,
+        messages: Sequence[ChatMessage],
+        max_tokens: int | None,
+        temperature: float | None,
+    ) -> list[tuple[ProviderConfig, CompletionRequest]]:
+        return [
             (
                 provider_config,
                 self._request(
@@ -132,7 +180,6 @@ class Gateway:
             )
             for provider_config in self.config.chain
         ]
-        return GatewayStream(self, requests, decision, task, caller or Caller())
 
     def _request(
         self,
@@ -160,9 +207,11 @@ class GatewayStream:
         decision: RouteDecision,
         task: Task,
         caller: Caller,
+        messages: Sequence[ChatMessage],
     ) -> None:
         self._gateway = gateway
         self._requests = requests
+        self._messages = messages
         self.decision = decision
         self._task = task
         self._caller = caller
@@ -172,6 +221,10 @@ class GatewayStream:
         self.model = ""
 
     def __iter__(self) -> Iterator[str]:
+        with self._gateway.budget_hold(self._messages, self._requests):
+            yield from self._relay_first_that_answers()
+
+    def _relay_first_that_answers(self) -> Iterator[str]:
         failures: list[str] = []
         for provider_config, request in self._requests:
             attempt = _Attempt(
@@ -374,6 +427,11 @@ def provider_for(config: ProviderConfig) -> Provider:
         while len(_clients) > MAX_CACHED_CLIENTS:
             _clients.popitem(last=False)
     return provider
+
+
+def prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+    """The prompt's size as estimated before a call (about 4 characters a token)."""
+    return -(-sum(len(message.content) for message in messages) // CHARS_PER_TOKEN)
 
 
 def _ms_since(started: float) -> int:

@@ -16,6 +16,7 @@ from llm.providers.base import Usage
 from pricing.catalogue import TokenCounts, cost_of, price_of
 from tenants.context import in_schema_of
 from tenants.models import Tenant
+from tenants.quotas import count_usage
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ def meter(tenant: Tenant, call: CallRecord) -> Decimal:
             # One statement: the usage row and the entry are written together.
             companion=_usage_upsert(local_day(tenant), call, cost),
         )
+    count_usage(tenant, call.usage.input_tokens + call.usage.output_tokens, cost)
     logger.info(
         "llm.call",
         extra={

@@ -24,6 +24,7 @@ from llm.router import RouteDecision, RouteRequest, Task
 from llm.serializers import ChatCompletionSerializer
 from portal.errors import ApiError, error_body
 from pricing.tiers import Tier
+from tenants import quotas
 from tenants.api_keys import ApiKeyAuthentication, LlmScope
 from tenants.context import current_tenant
 
@@ -67,6 +68,7 @@ class ChatCompletionsView(APIView):
         serializer = ChatCompletionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         body = serializer.validated_data
+        quotas.admit_request(current_tenant())
         config = config_for_current_tenant()
         if not config.configured:
             raise ApiError(
@@ -204,6 +206,10 @@ def _event_stream(
             return
         except StreamInterrupted as exc:
             yield f"data: {json.dumps(error_body('llm_interrupted', str(exc)))}\n\n"
+            return
+        except ApiError as refused:
+            # A quota reached by a concurrent request after the check.
+            yield f"data: {json.dumps(refused.body())}\n\n"
             return
         answer = stream.answer
         model = answer.model

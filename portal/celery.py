@@ -36,4 +36,8 @@ def bind_task_log_context(task_id: str, task: Any, **kwargs: Any) -> None:
 
 @task_postrun.connect
 def clear_task_log_context(**kwargs: Any) -> None:
+    from tenants.context import use_public_schema
+
     structlog.contextvars.clear_contextvars()
+    # The next task on this worker starts from public, whatever this one did.
+    use_public_schema()

@@ -7,11 +7,11 @@ and running `manage.py rotate_secrets`. Without the variable a random key is
 made once per installation and kept in the data folder.
 """
 
+import threading
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
-
-from portal.lazy import made_once
 
 VISIBLE_TAIL = 4
 
@@ -20,11 +20,17 @@ class SecretUnreadable(Exception):
     """The stored value was encrypted with a key that is no longer configured."""
 
 
-@made_once
+_ciphers: dict[tuple[str, ...], MultiFernet] = {}
+_ciphers_lock = threading.Lock()
+
+
 def _cipher() -> MultiFernet:
-    return MultiFernet(
-        [Fernet(key.encode()) for key in settings.SECRETS_ENCRYPTION_KEYS]
-    )
+    # One per key list, so a changed setting (a rotation, a test) takes effect.
+    keys = tuple(settings.SECRETS_ENCRYPTION_KEYS)
+    with _ciphers_lock:
+        if keys not in _ciphers:
+            _ciphers[keys] = MultiFernet([Fernet(key.encode()) for key in keys])
+        return _ciphers[keys]
 
 
 def encrypt(plaintext: str) -> str:
@@ -43,7 +49,22 @@ def decrypt(token: str) -> str:
 
 def reencrypt(token: str) -> str:
     """The same secret under the newest key."""
-    return _cipher().rotate(token.encode()).decode()
+    try:
+        return _cipher().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise SecretUnreadable(
+            "A stored secret cannot be decrypted with any configured key."
+        ) from None
+
+
+def under_newest_key(token: str) -> bool:
+    """True when the newest key alone decrypts the token (nothing to rotate)."""
+    newest = Fernet(settings.SECRETS_ENCRYPTION_KEYS[0].encode())
+    try:
+        newest.decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
 
 
 def mask(plaintext: str) -> str:

@@ -15,10 +15,25 @@ from rest_framework.response import Response
 class ApiError(exceptions.APIException):
     """An error with a stable code and a message a person can act on."""
 
-    def __init__(self, status_code: int, code: str, message: str) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.error_code = code
+        # More fields of the error body, such as the quota that was reached.
+        self.extra = extra or {}
+        # DRF's handler turns `wait` into a Retry-After header.
+        self.wait = retry_after
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.error_code, str(self.detail), **self.extra)
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -42,6 +57,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
     code, message, fields = _describe(exc)
     body = error_body(code, message, **({"fields": fields} if fields else {}))
+    if isinstance(exc, ApiError):
+        body["error"].update(exc.extra)
     response.data = body
     return response
 

@@ -19,6 +19,7 @@ from rag.metadata import DocumentMetadata, extract_metadata
 from rag.models import Chunk, Document, DocumentFile, DocumentStatus, KnowledgeBase
 from rag.parsing import UnreadableDocument, parse_document
 from rag.stores import VectorEntry, vector_store_for
+from tenants import quotas
 from tenants.context import current_schema, current_tenant
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,9 @@ def upload_documents(
     with transaction.atomic():
         for incoming in files:
             outcomes.append(_store_document(knowledge_base, incoming, user_id))
+        # Counted with the new rows in place (duplicates take no room); a
+        # refusal rolls them back, so a refused upload stores nothing.
+        quotas.check_storage(current_tenant())
 
     for outcome in outcomes:
         if not outcome.duplicate:

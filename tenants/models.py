@@ -123,3 +123,28 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
+
+
+class TenantQuota(models.Model):
+    """Limits the platform operator sets for a tenant; empty means unlimited.
+
+    Kept in the public schema: the tenant's admins read them but cannot
+    change them. Set with `manage.py set_quota`.
+    """
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="quota"
+    )
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_spend_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    storage_mb = models.PositiveIntegerField(null=True, blank=True)
+    documents = models.PositiveIntegerField(null=True, blank=True)
+    # One request's prompt, estimated before any provider is called.
+    max_prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"quota of {self.tenant}"

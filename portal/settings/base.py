@@ -231,6 +231,20 @@ else:
             "KEY_FUNCTION": "django_tenants.cache.make_key",
         }
     }
+# Tenant quotas (tenants/quotas.py). Their counters are shared through this
+# Redis; with none they live in the one web process. If it is set and down,
+# requests that a quota governs are refused (503), never let through.
+QUOTAS = {
+    "REDIS_URL": env.str("QUOTA_REDIS_URL", default=REDIS_URL),
+    # A call's largest possible cost is held this long at most (a process
+    # that dies mid-call lets go of it when this runs out).
+    "HOLD_SECONDS": env.float("QUOTA_HOLD_SECONDS", default=600.0),
+    # Prompt size allowed when a tenant's quota names none.
+    "MAX_PROMPT_TOKENS": env.int("QUOTA_MAX_PROMPT_TOKENS", default=100_000),
+    # Dify reports its price only afterwards; a relayed chat holds this much.
+    "DIFY_HOLD_USD": env.str("QUOTA_DIFY_HOLD_USD", default="0.05"),
+    "DIFY_HOLD_TOKENS": env.int("QUOTA_DIFY_HOLD_TOKENS", default=4000),
+}
 # Password guesses per client address and tenant.
 SIGN_IN_RATE = env.str("SIGN_IN_RATE", default="20/min")
 
