@@ -102,6 +102,13 @@ def _model_failure(exc: Exception) -> ApiError:
     logger.warning(
         "chat.llm_unavailable", extra={"attempts": getattr(exc, "attempts", [])}
     )
+    if getattr(exc, "timed_out", False):
+        return ApiError(
+            504,
+            "llm_timeout",
+            "The language model provider did not answer in time; try again in a "
+            "minute. Your question was kept in the conversation.",
+        )
     return ApiError(
         502,
         "llm_unavailable",

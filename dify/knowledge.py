@@ -89,7 +89,8 @@ def retrieval(request: HttpRequest) -> JsonResponse:
 def _json_body(request: HttpRequest) -> Any:
     try:
         return json.loads(request.body or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Malformed or nested too deeply: the serializer reports a bad body.
         return None
 
 

@@ -16,7 +16,7 @@ from django_tenants.utils import schema_context
 from dify import actions
 from dify.client import DifyUnavailable, Upstream, send
 from dify.models import DifyConnection, DifyObjectKind
-from portal.errors import ApiError
+from portal.errors import ApiError, error_body
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,21 @@ class RelayedResponse(HttpResponse):
 
 
 def passthrough(answer: httpx.Response, tenant: Tenant) -> RelayedResponse:
+    if answer.status_code in (401, 403):
+        # Dify refused the platform's app key, not the caller: passed on as
+        # is, a client would take it for its own session ending.
+        return RelayedResponse(
+            json.dumps(
+                error_body(
+                    "dify_auth_failed",
+                    "The tenant's Dify app refused the platform's app key; "
+                    "an admin should check settings/dify.",
+                )
+            ).encode(),
+            tenant,
+            status=502,
+            content_type="application/json",
+        )
     content_type = answer.headers.get("content-type", "application/json")
     return RelayedResponse(
         answer.content,

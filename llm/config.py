@@ -15,7 +15,7 @@ from django.db import transaction
 from waffle import get_waffle_switch_model
 
 from llm.models import PROVIDERS, LLMSettings, ProviderSetting
-from pricing.catalogue import default_model
+from pricing.catalogue import default_model, price_of
 
 SETTINGS_CACHE_KEY = "llm:stored-settings"
 SETTINGS_CACHE_SECONDS = 300
@@ -135,8 +135,10 @@ def _provider_config(
     if not _usable(name, api_key, base_url):
         return None
 
-    light = (own.light_model if own else "") or platform["LIGHT_MODEL"]
-    heavy = (own.heavy_model if own else "") or platform["HEAVY_MODEL"]
+    light = _chosen_model(name, own.light_model if own else "", uses_own)
+    heavy = _chosen_model(name, own.heavy_model if own else "", uses_own)
+    light = light or platform["LIGHT_MODEL"]
+    heavy = heavy or platform["HEAVY_MODEL"]
     light = light or default_model(name, "light") or heavy
     heavy = heavy or default_model(name, "heavy") or light
     if not light:
@@ -149,6 +151,13 @@ def _provider_config(
         heavy_model=heavy,
         credentials_from="tenant" if uses_own else "platform",
     )
+
+
+def _chosen_model(provider: str, model: str, own_account: bool) -> str:
+    """The tenant's model, unless it would run unpriced on the platform's account."""
+    if own_account or not model or price_of(provider, model) is not None:
+        return model
+    return ""
 
 
 def _usable(name: str, api_key: str, base_url: str) -> bool:

@@ -61,6 +61,13 @@ class LLMUnavailable(Exception):
             "No language model provider could answer: " + "; ".join(attempts)
         )
         self.attempts = attempts
+        # Every provider that was tried timed out (a 504 rather than a 502).
+        self.timed_out = bool(attempts) and all(
+            TIMED_OUT in attempt for attempt in attempts
+        )
+
+
+TIMED_OUT = "did not answer in time"
 
 
 class StreamInterrupted(Exception):
@@ -267,7 +274,10 @@ class _Attempt:
         self.task = task
         self.caller = caller
         self.breaker = breaker_for(
-            provider_config.name, provider_config.base_url, provider_config.api_key
+            gateway.tenant.id,
+            provider_config.name,
+            provider_config.base_url,
+            provider_config.api_key,
         )
         self.provider = provider_for(provider_config)
 

@@ -94,12 +94,23 @@ class ChatCompletionsView(APIView):
                 (body.get("stream_options") or {}).get("include_usage")
             )
             stream = gateway.stream(messages, decision, **options)
-            return _event_stream(stream, include_usage, decision)
+            # Open the stream before answering: a request no provider can
+            # serve gets a proper error status, not a 200 with an error event.
+            deltas = iter(stream)
+            try:
+                first = next(deltas, None)
+            except LLMUnavailable as exc:
+                raise _unavailable(exc) from exc
+            except StreamInterrupted as exc:
+                raise ApiError(502, "llm_interrupted", str(exc)) from exc
+            return _event_stream(
+                stream, _resumed(first, deltas), include_usage, decision
+            )
 
         try:
             answer = gateway.complete(messages, decision, **options)
         except LLMUnavailable as exc:
-            raise _unavailable() from exc
+            raise _unavailable(exc) from exc
         return Response(_completion_body(answer), headers=_route_headers(decision))
 
 
@@ -178,8 +189,14 @@ def _usage_body(usage: Usage) -> dict[str, Any]:
     }
 
 
+def _resumed(first: str | None, rest: Iterator[str]) -> Iterator[str]:
+    if first is not None:
+        yield first
+    yield from rest
+
+
 def _event_stream(
-    stream: Any, include_usage: bool, decision: RouteDecision
+    stream: Any, deltas: Iterator[str], include_usage: bool, decision: RouteDecision
 ) -> StreamingHttpResponse:
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
@@ -196,12 +213,12 @@ def _event_stream(
 
     def events() -> Iterator[str]:
         try:
-            for number, text in enumerate(stream):
+            for number, text in enumerate(deltas):
                 if number == 0:
                     yield chunk(stream.model, {"role": "assistant", "content": ""})
                 yield chunk(stream.model, {"content": text})
-        except LLMUnavailable:
-            failure = _unavailable()
+        except LLMUnavailable as exc:
+            failure = _unavailable(exc)
             yield f"data: {json.dumps(error_body(failure.error_code, str(failure.detail)))}\n\n"
             return
         except StreamInterrupted as exc:
@@ -238,7 +255,13 @@ def _route_headers(decision: RouteDecision) -> dict[str, str]:
     return {"X-Route-Tier": decision.tier}
 
 
-def _unavailable() -> ApiError:
+def _unavailable(exc: LLMUnavailable) -> ApiError:
+    if exc.timed_out:
+        return ApiError(
+            504,
+            "llm_timeout",
+            "The language model provider did not answer in time; try again in a minute.",
+        )
     return ApiError(
         502,
         "llm_unavailable",

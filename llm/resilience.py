@@ -1,7 +1,8 @@
 """Retries with backoff and a circuit breaker per provider account.
 
-A breaker belongs to one provider, address and key, so one tenant's
-exhausted key never opens the breaker for another tenant's key. Breakers
+A breaker belongs to one tenant's use of one provider account (provider,
+address and key): a tenant whose calls keep failing, even on the platform's
+shared key, opens only its own breaker, never another tenant's. Breakers
 live in the process: each web or worker process learns on its own that a
 provider is down, after BREAKER_FAILURES failures.
 """
@@ -64,8 +65,12 @@ _breakers: dict[str, CircuitBreaker] = {}
 _breakers_lock = threading.Lock()
 
 
-def breaker_for(provider: str, base_url: str, api_key: str) -> CircuitBreaker:
-    account = hashlib.sha256(f"{provider}|{base_url}|{api_key}".encode()).hexdigest()
+def breaker_for(
+    tenant_id: object, provider: str, base_url: str, api_key: str
+) -> CircuitBreaker:
+    account = hashlib.sha256(
+        f"{tenant_id}|{provider}|{base_url}|{api_key}".encode()
+    ).hexdigest()
     with _breakers_lock:
         breaker = _breakers.get(account)
         if breaker is None:

@@ -86,6 +86,11 @@ class RouteDecision:
     tier: str
     reason: str
 
+    def __post_init__(self) -> None:
+        # A plain string: it travels in headers and JSON, where an enum
+        # member is not always accepted (wsgiref refuses it).
+        object.__setattr__(self, "tier", Tier(self.tier).value)
+
 
 def route(request: RouteRequest) -> RouteDecision:
     if request.prompt_tokens > LONG_PROMPT_TOKENS:

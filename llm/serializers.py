@@ -57,6 +57,9 @@ class LLMSettingsSerializer(serializers.Serializer):
     )
     providers = serializers.DictField(child=ProviderFieldsSerializer(), required=False)
 
+    def validate_fallbacks(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
     def validate_allowed_providers(self, value: dict[str, bool]) -> dict[str, bool]:
         return _known_providers(value)
 
@@ -74,7 +77,7 @@ def _known_providers(value: dict[str, Any]) -> dict[str, Any]:
 
 
 class UsageQuerySerializer(serializers.Serializer):
-    month = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", required=False)
+    month = serializers.RegexField(r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$", required=False)
 
 
 class MessageSerializer(serializers.Serializer):
@@ -90,13 +93,20 @@ class MessageSerializer(serializers.Serializer):
 
     def validate_content(self, value: Any) -> str:
         # Content is a string or a list of parts; only text parts are supported.
-        if isinstance(value, str):
-            return value
         if isinstance(value, list) and all(
             isinstance(part, dict) and part.get("type") == "text" for part in value
         ):
-            return "".join(str(part.get("text", "")) for part in value)
-        raise serializers.ValidationError("Only text content is supported.")
+            value = "".join(str(part.get("text", "")) for part in value)
+        if not isinstance(value, str):
+            raise serializers.ValidationError("Only text content is supported.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise serializers.ValidationError(
+                "The text holds characters that are not valid Unicode "
+                "(a lone surrogate); send UTF-8 text."
+            ) from None
+        return value
 
 
 class ChatCompletionSerializer(serializers.Serializer):

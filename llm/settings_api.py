@@ -12,6 +12,8 @@ from waffle import get_waffle_switch_model
 from audit.trail import record
 from llm.config import ROUTING_SWITCH, config_for_current_tenant, switches
 from llm.models import PROVIDERS, LLMSettings, ProviderSetting
+from portal.errors import ApiError
+from pricing.catalogue import models_of, price_of
 
 
 def describe_settings() -> dict[str, Any]:
@@ -96,7 +98,31 @@ def _update_provider(name: str, fields: dict[str, Any]) -> None:
             setattr(row, field, fields[field] or "")
     if "api_key" in fields:
         row.api_key = fields["api_key"] or ""
+    _check_models_on_platform_account(row)
     row.save()
+
+
+def _check_models_on_platform_account(row: ProviderSetting) -> None:
+    """On the platform's account a tenant may pick only priced models.
+
+    Any other model would be billed to the platform and metered at $0.
+    """
+    if row.api_key_encrypted or row.base_url:
+        return
+    unpriced = [
+        model
+        for model in (row.light_model, row.heavy_model)
+        if model and price_of(row.provider, model) is None
+    ]
+    if unpriced:
+        offered = ", ".join(price.model for price in models_of(row.provider))
+        raise ApiError(
+            400,
+            "model_not_in_catalogue",
+            f"{', '.join(unpriced)} is not in the price list for {row.provider}. "
+            f"On the platform's account choose one of: {offered}; "
+            "with the tenant's own key any model may be used.",
+        )
 
 
 def _set_switch(name: str, active: bool) -> None:

@@ -27,6 +27,10 @@ def check_outbound_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OutboundRefused("Use an http:// or https:// address with a host name.")
+    if parts.query or parts.fragment or "#" in url or "?" in url:
+        # The platform appends API paths to the base URL; a query or a
+        # fragment would let the URL aim those calls at any other path.
+        raise OutboundRefused("Give the base URL without '?' or '#'.")
     host = parts.hostname
     addresses = _addresses_of(host)
     if any(_is_metadata(address) for address in addresses):

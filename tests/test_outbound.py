@@ -14,6 +14,8 @@ from tests.conftest import api
         "http://192.168.1.1",
         "file:///etc/passwd",
         "http://no-such-host.invalid",
+        "https://api.openai.com/v1#",
+        "https://api.openai.com/v1?x=",
     ],
 )
 def test_private_metadata_and_odd_addresses_are_refused(url, settings):

@@ -18,9 +18,13 @@ import httpx2
 TRANSPORT_ERRORS = (httpx.HTTPError, httpx2.HTTPError)
 TIMEOUT_ERRORS = (httpx.TimeoutException, httpx2.TimeoutException)
 
-# Anything shaped like a credential is cut out of provider messages we keep.
+# Anything shaped like a credential is cut out of provider messages we keep:
+# key-ish prefixes, and any long run of letters and digits mixed (an
+# "Incorrect API key provided: <key>" message names the key itself).
 _CREDENTIAL = re.compile(
-    r"(sk-|key[-_=: ]+|bearer )[A-Za-z0-9_\-*.]{4,}", re.IGNORECASE
+    r"(sk-|key[-_=: ]+|bearer )[A-Za-z0-9_\-*.]{4,}"
+    r"|\b(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{12,}\b",
+    re.IGNORECASE,
 )
 PROVIDER_MESSAGE_CHARS = 200
 
@@ -152,12 +156,21 @@ class Provider(ABC):
 
 
 def estimate_usage(prompt: Sequence[ChatMessage], answer: str) -> Usage:
-    prompt_chars = sum(len(message.content) for message in prompt)
     return Usage(
-        input_tokens=-(-prompt_chars // CHARS_PER_TOKEN),
-        output_tokens=-(-len(answer) // CHARS_PER_TOKEN),
+        input_tokens=sum(estimate_tokens(message.content) for message in prompt),
+        output_tokens=estimate_tokens(answer),
         estimated=True,
     )
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens a provider would count, erring high rather than low.
+
+    About four characters of Latin text make a token; a character outside
+    ASCII (Chinese, Japanese, accented text) is often a token on its own.
+    """
+    non_ascii = sum(1 for character in text if ord(character) > 127)
+    return non_ascii + -(-(len(text) - non_ascii) // CHARS_PER_TOKEN)
 
 
 def system_text(messages: Sequence[ChatMessage]) -> str:

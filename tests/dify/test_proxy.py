@@ -361,3 +361,16 @@ def test_an_auditor_cannot_chat(hr, dify, connected, client_for):
     # then
     assert response.status_code == 403
     assert list(dify.chats()) == []
+
+
+def test_a_wrong_app_key_is_the_platforms_502_not_the_callers_401(hr, dify, client_for):
+    # given: the admin typed a key Dify does not know
+    connect(hr, dify.base_url, api_key="app-not-the-right-one")
+
+    # when
+    response = client_for(hr, "hr_member").get(api(hr, "dify/parameters"))
+
+    # then
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "dify_auth_failed"
+    assert "app-not-the-right-one" not in response.content.decode()
