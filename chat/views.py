@@ -21,6 +21,7 @@ from chat.serializers import (
 )
 from llm.gateway import LLMUnavailable, StreamInterrupted
 from portal.errors import ApiError
+from portal.logging import with_log_context
 from tenants.authentication import user_id_of
 from tenants.context import current_schema, current_tenant
 from tenants.permissions import CanUseKnowledge
@@ -90,7 +91,9 @@ def _event_stream(turn: actions.ChatTurn, schema_name: str) -> StreamingHttpResp
             },
         )
 
-    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        with_log_context(events()), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

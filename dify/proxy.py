@@ -17,6 +17,7 @@ from dify import actions
 from dify.client import DifyUnavailable, Upstream, send
 from dify.models import DifyConnection, DifyObjectKind
 from portal.errors import ApiError, error_body
+from portal.logging import with_log_context
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,9 @@ def chat_streaming(
         return passthrough(answer, caller.tenant)
 
     events = _relay_events(caller, answer, state, schema_name, started, hold)
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        with_log_context(events), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

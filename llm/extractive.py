@@ -13,8 +13,32 @@ NOTHING_FOUND = "I found nothing about this in the knowledge bases you can searc
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[^\W_]{3,}")
-SENTENCES_PER_PASSAGE = 2
-MAX_QUOTE_CHARS = 400
+SENTENCES_PER_PASSAGE = 3
+# Question words that ask for a figure: a sentence holding a number is then
+# worth more than one that only shares words with the question.
+AMOUNT_WORDS = frozenset(
+    {
+        "much",
+        "many",
+        "cost",
+        "costs",
+        "price",
+        "fee",
+        "fees",
+        "long",
+        "often",
+        "how",
+        "number",
+        "amount",
+        "percentage",
+        "rate",
+        "limit",
+        "days",
+        "when",
+    }
+)
+_FIGURE = re.compile(r"\d")
+MAX_QUOTE_CHARS = 500
 
 
 class ExtractiveAnswerGenerator(AnswerGenerator):
@@ -42,8 +66,13 @@ def best_sentences(text: str, question_words: set[str]) -> str:
     if not sentences:
         return ""
 
+    wants_amount = bool(question_words & AMOUNT_WORDS)
+
     def overlap(index: int) -> int:
-        return len(question_words & set(_WORD.findall(sentences[index].lower())))
+        shared = len(question_words & set(_WORD.findall(sentences[index].lower())))
+        # "How much does X cost?" is answered by the sentence with the figure.
+        figure = 2 if wants_amount and _FIGURE.search(sentences[index]) else 0
+        return shared + figure
 
     ranked = sorted(range(len(sentences)), key=lambda i: (-overlap(i), i))
     chosen = sorted(ranked[:SENTENCES_PER_PASSAGE])

@@ -23,6 +23,7 @@ from llm.providers.base import CHARS_PER_TOKEN, ChatMessage, Usage
 from llm.router import RouteDecision, RouteRequest, Task
 from llm.serializers import ChatCompletionSerializer
 from portal.errors import ApiError, error_body
+from portal.logging import with_log_context
 from pricing.tiers import Tier
 from tenants import quotas
 from tenants.api_keys import ApiKeyAuthentication, LlmScope
@@ -243,7 +244,9 @@ def _event_stream(
             yield f"data: {json.dumps(usage)}\n\n"
         yield "data: [DONE]\n\n"
 
-    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        with_log_context(events()), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     for name, value in _route_headers(decision).items():

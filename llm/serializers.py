@@ -77,7 +77,11 @@ def _known_providers(value: dict[str, Any]) -> dict[str, Any]:
 
 
 class UsageQuerySerializer(serializers.Serializer):
-    month = serializers.RegexField(r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$", required=False)
+    month = serializers.RegexField(
+        r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$",
+        required=False,
+        error_messages={"invalid": "Give the month as YYYY-MM, e.g. 2026-12."},
+    )
 
 
 class MessageSerializer(serializers.Serializer):

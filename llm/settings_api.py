@@ -31,6 +31,7 @@ def describe_settings() -> dict[str, Any]:
         "providers": {name: _describe_provider(own.get(name)) for name in PROVIDERS},
         "effective": {
             "answers_with": "model" if config.configured else "extractive",
+            "warnings": _warnings(tenant_settings, flags, config),
             "routing_enabled": config.routing_enabled,
             "chain": [
                 {
@@ -76,6 +77,25 @@ def update_settings(
         },
     )
     return after
+
+
+def _warnings(
+    tenant_settings: LLMSettings, flags: dict[str, bool], config: Any
+) -> list[str]:
+    """Why a provider the tenant chose will not answer."""
+    serving = {provider.name for provider in config.chain}
+    warnings = []
+    for name in [tenant_settings.provider, *tenant_settings.fallbacks]:
+        if not name or name in serving:
+            continue
+        if not flags.get(f"llm_provider_{name}", True):
+            warnings.append(f"{name} is chosen but not allowed (allowed_providers).")
+        else:
+            warnings.append(
+                f"{name} is chosen but has no usable account: give it an api_key "
+                "(and base_url for openai_compatible), or rely on the platform's."
+            )
+    return warnings
 
 
 def _describe_provider(row: ProviderSetting | None) -> dict[str, str]:

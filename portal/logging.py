@@ -9,10 +9,13 @@ import logging
 import logging.config
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import structlog
 from django.http import HttpRequest, HttpResponse
+
+T = TypeVar("T")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -77,6 +80,21 @@ def _describe_framework_objects(
         event_dict["path"] = request.path
     event_dict.pop("server_time", None)
     return event_dict
+
+
+def with_log_context(events: Iterable[T]) -> Iterator[T]:
+    """Iterate `events` with the log context of the request that made them.
+
+    A streamed body is produced after the middleware has cleared the
+    request's context; lines logged meanwhile would lose request and tenant.
+    """
+    context = structlog.contextvars.get_contextvars()
+
+    def iterate() -> Iterator[T]:
+        with structlog.contextvars.bound_contextvars(**context):
+            yield from events
+
+    return iterate()
 
 
 def bind_tenant(schema_name: str | None, slug: str | None = None) -> None:

@@ -68,3 +68,22 @@ def test_sign_in_logs_no_password(hr, log_lines):
     text = json.dumps(log_lines())
     assert "auth.signed_in" in text
     assert PASSWORD not in text
+
+
+def test_lines_logged_while_a_stream_is_sent_keep_the_request_context(
+    hr, client_for, log_lines
+):
+    # when: the body is produced after the middleware cleared the context
+    response = client_for(hr, "hr_member").post(
+        api(hr, "chat"),
+        {"query": "annual leave", "stream": True},
+        format="json",
+        HTTP_X_REQUEST_ID="req-streamed-1",
+    )
+    b"".join(response.streaming_content)
+
+    # then
+    answered = [line for line in log_lines() if line["event"] == "chat.answered"]
+    assert answered
+    assert answered[0]["request_id"] == "req-streamed-1"
+    assert answered[0]["tenant"] == "hr"
