@@ -1019,7 +1019,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--reranker",
-        choices=["none", "lexical", "provider"],
+        choices=["none", "heading", "lexical", "provider"],
         help="second-stage reranker for our search (default: the RERANKER setting)",
     )
     args = parser.parse_args(argv)

@@ -35,7 +35,7 @@ MAX_ATTEMPTS = 3
 EMBEDDING_SLICE = 256
 # Raised whenever parsing, chunking, metadata or the header change, so a
 # knowledge base shows whether a re-index has brought it up to date.
-PIPELINE_VERSION = "2-structure-metadata"
+PIPELINE_VERSION = "3-topics-tables"
 
 
 @dataclass(frozen=True)
@@ -379,6 +379,11 @@ def chunk_context(title: str, heading: str) -> str:
         return title
     if not title or heading.startswith(title):
         return heading
+    first, _, rest = heading.partition(" > ")
+    if rest and title.startswith(first):
+        # The path opens with the document's title, which the header names
+        # already, with its subject after it: "Item 11 (TrailWalker Shoes)".
+        return f"{title} > {rest}"
     return f"{title} > {heading}"
 
 

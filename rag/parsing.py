@@ -253,7 +253,7 @@ def _parse_pdf(content: bytes, title: str) -> ParsedDocument:
         warnings.simplefilter("ignore")
         reader, page_texts = _read_pdf(content)
 
-    sections = _pdf_sections(page_texts)
+    sections = pdf_sections(page_texts)
     if not sections and None in page_texts:
         raise UnreadableDocument("damaged PDF: no page could be read")
     if not sections:
@@ -268,19 +268,21 @@ def _parse_pdf(content: bytes, title: str) -> ParsedDocument:
     )
 
 
-def _pdf_sections(page_texts: list[str | None]) -> list[Section]:
+def pdf_sections(page_texts: list[str | None]) -> list[Section]:
     """Cut each page at the lines that look like headings; a heading runs on
     across pages until the next one, so every section keeps its exact page."""
     sections: list[Section] = []
-    heading = ""
+    place = _PdfPlace()
     for number, text in enumerate(page_texts, start=1):
+        page_lines = (text or "").split("\n")
         lines: list[str] = []
-        for line in (text or "").split("\n"):
+        for index, line in enumerate(page_lines):
             if _looks_like_pdf_heading(line, lines):
-                _append_pdf_section(sections, lines, number, heading)
-                heading, lines = _pdf_heading_path(heading, line), []
+                _append_pdf_section(sections, lines, number, place.path)
+                following = page_lines[index + 1] if index + 1 < len(page_lines) else ""
+                place, lines = place.under(line, echoed=_echoes(line, following)), []
             lines.append(line)
-        _append_pdf_section(sections, lines, number, heading)
+        _append_pdf_section(sections, lines, number, place.path)
     return sections
 
 
@@ -300,15 +302,56 @@ def _looks_like_pdf_heading(line: str, before: list[str]) -> bool:
     return not previous or previous[-1] in ".:!?" or previous.isupper()
 
 
-def _pdf_heading_path(current: str, line: str) -> str:
-    # Booklets repeat their place as "SECTION - Subsection" under a heading.
-    title = " ".join(line.split())
-    if " - " in title and title.split(" - ")[0].isupper():
-        return title.replace(" - ", " > ", 1)
-    parent = current.split(" > ")[0]
-    if parent and parent.isupper() and not title.isupper():
-        return f"{parent} > {title}"
-    return title
+def _echoes(heading: str, following: str) -> bool:
+    """Whether the next line repeats the heading, as a running breadcrumb does.
+
+    Generated booklets open each topic with its title and then a line such
+    as "COVERED SERVICES: Prescription Drugs"; a subsection ("Exceptions",
+    "Tips") has no such line. Words match by prefix ("Drug", "Drugs"), and a
+    line naming only the part, in capitals, counts as a breadcrumb too.
+    """
+    asked = _words(heading)
+    shown = _words(following)
+    # A sentence that happens to start with the heading's words is body text.
+    if len(shown) > _PDF_HEADING_MAX_WORDS or following.rstrip().endswith("."):
+        return False
+    if following.strip().isupper():
+        return True  # the part's name as a breadcrumb: "OTHER INFORMATION"
+    return bool(asked) and all(
+        any(word.startswith(part) for word in shown) for part in asked
+    )
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+", text.lower())
+
+
+@dataclass(frozen=True)
+class _PdfPlace:
+    """Where the text being read sits: its heading path and open topic."""
+
+    path: str = ""
+    # The path of the last heading that a breadcrumb confirmed as a topic;
+    # headings without one are read as its subsections.
+    topic: str = ""
+
+    def under(self, line: str, *, echoed: bool) -> "_PdfPlace":
+        title = " ".join(line.split())
+        # Booklets repeat their place as "SECTION - Subsection" under a heading.
+        if " - " in title and title.split(" - ")[0].isupper():
+            path = title.replace(" - ", " > ", 1)
+            return _PdfPlace(path, path)
+        if title.isupper():
+            return _PdfPlace(title)
+        root = self.path.split(" > ")[0]
+        base = f"{root} > " if root and root.isupper() else ""
+        if echoed:
+            return _PdfPlace(base + title, base + title)
+        if self.topic and title.lower() == self.topic.split(" > ")[-1].lower():
+            return self  # the topic's title repeated below it
+        if self.topic:
+            return _PdfPlace(f"{self.topic} > {title}", self.topic)
+        return _PdfPlace(base + title)
 
 
 def _append_pdf_section(

@@ -1,9 +1,9 @@
 """Second-stage rerankers: reorder the first stage's best candidates.
 
-Chosen by settings.RAG["RERANKER"]: "none" (the default), "lexical" (local,
-no model to download) or "provider" (an OpenAI-compatible `/rerank`
-endpoint, the shape Dify and most rerank servers use). The benchmark
-measures each before one becomes the default.
+Chosen by settings.RAG["RERANKER"]: "none" (the default), "heading" or
+"lexical" (local, no model to download) or "provider" (an OpenAI-compatible
+`/rerank` endpoint, the shape Dify and most rerank servers use). The
+benchmark measures each before one becomes the default.
 """
 
 import json
@@ -13,6 +13,7 @@ import re
 import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -23,12 +24,61 @@ _WORD = re.compile(r"[^\W_]{3,}")
 STEM_CHARS = 5
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A first-stage result, as a second stage sees it."""
+
+    heading: str
+    text: str
+    score: float  # the first stage's fused score, higher is better
+
+    @property
+    def passage(self) -> str:
+        return f"{self.heading}\n{self.text}"
+
+
 class Reranker(ABC):
     name: str
 
     @abstractmethod
-    def scores(self, query: str, passages: Sequence[str]) -> list[float]:
-        """One relevance score per passage, higher is better, same order."""
+    def scores(self, query: str, candidates: Sequence[Candidate]) -> list[float]:
+        """One relevance score per candidate, higher is better, same order.
+
+        Candidates come best first by the first stage.
+        """
+
+
+class HeadingReranker(Reranker):
+    """Lift the candidates whose section heading names what the question asks.
+
+    A heading is the author's own summary of a passage. Body text mentions
+    many topics in passing ("rehabilitation" inside a page on habilitation);
+    the heading names one. Each question word counts by how few candidate
+    headings hold it, so a part name over every heading ("COVERED
+    SERVICES") decides nothing. The first stage's score stays the larger
+    term: the heading adjusts the order, it does not replace it.
+    """
+
+    name = "heading"
+    # Weight of a full heading match against the best first-stage score.
+    HEADING_WEIGHT = 0.3
+
+    def scores(self, query: str, candidates: Sequence[Candidate]) -> list[float]:
+        asked = {_stem(word) for word in _WORD.findall(query.lower())}
+        held = [
+            {_stem(w) for w in _WORD.findall(c.heading.lower())} for c in candidates
+        ]
+        weights = {
+            word: math.log((len(held) + 1) / (1 + sum(word in h for h in held)))
+            for word in asked
+        }
+        matches = [sum(weights[w] for w in asked if w in h) for h in held]
+        best_match = max(matches) or 1.0
+        best_score = max(c.score for c in candidates) or 1.0
+        return [
+            c.score / best_score + self.HEADING_WEIGHT * match / best_match
+            for c, match in zip(candidates, matches, strict=True)
+        ]
 
 
 class LexicalReranker(Reranker):
@@ -41,9 +91,11 @@ class LexicalReranker(Reranker):
 
     name = "lexical"
 
-    def scores(self, query: str, passages: Sequence[str]) -> list[float]:
+    def scores(self, query: str, candidates: Sequence[Candidate]) -> list[float]:
         asked = {_stem(word) for word in _WORD.findall(query.lower())}
-        held = [{_stem(w) for w in _WORD.findall(p.lower())} for p in passages]
+        held = [
+            {_stem(w) for w in _WORD.findall(c.passage.lower())} for c in candidates
+        ]
         weights = {
             word: math.log((len(held) + 1) / (1 + sum(word in h for h in held)))
             for word in asked
@@ -63,12 +115,12 @@ class ProviderReranker(Reranker):
         self.model = model
         self.timeout = timeout
 
-    def scores(self, query: str, passages: Sequence[str]) -> list[float]:
+    def scores(self, query: str, candidates: Sequence[Candidate]) -> list[float]:
         body = {
             "model": self.model,
             "query": query,
-            "documents": list(passages),
-            "top_n": len(passages),
+            "documents": [candidate.passage for candidate in candidates],
+            "top_n": len(candidates),
         }
         request = urllib.request.Request(
             self.url,
@@ -81,7 +133,7 @@ class ProviderReranker(Reranker):
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
             payload = json.load(response)
-        return parse_rerank_response(payload, len(passages))
+        return parse_rerank_response(payload, len(candidates))
 
 
 def parse_rerank_response(payload: dict[str, object], count: int) -> list[float]:
@@ -103,6 +155,8 @@ def _stem(word: str) -> str:
 
 def configured_reranker() -> Reranker | None:
     choice = settings.RAG["RERANKER"]
+    if choice == "heading":
+        return HeadingReranker()
     if choice == "lexical":
         return LexicalReranker()
     if choice == "provider" and settings.RAG["RERANK_BASE_URL"]:

@@ -16,7 +16,7 @@ from rag.embeddings import get_embedding_provider
 from rag.metadata import DocumentMetadata
 from rag.models import Chunk, Document, DocumentStatus, KnowledgeBase, chunks_in
 from rag.query import CatalogueEntry, QueryPlan, plan_query
-from rag.rerank import configured_reranker
+from rag.rerank import Candidate, configured_reranker
 from rag.stores import SearchScope, vector_store_for
 from tenants.models import Tenant
 
@@ -119,7 +119,9 @@ def rerank(query: str, ranked: list[RetrievedChunk]) -> list[RetrievedChunk]:
     if reranker is None or len(ranked) < 2:
         return ranked
     try:
-        scores = reranker.scores(query, [f"{c.heading}\n{c.text}" for c in ranked])
+        scores = reranker.scores(
+            query, [Candidate(c.heading, c.text, c.score) for c in ranked]
+        )
     except Exception:
         # A reranker is an improvement, never a reason to fail a search.
         logger.warning("retrieval.rerank_failed", extra={"reranker": reranker.name})

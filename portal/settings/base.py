@@ -203,7 +203,8 @@ RAG = {
     # Below this cosine similarity of the best passage the answer is "not
     # found" (see rag.retrieval.NOT_FOUND_NOTE for how it was calibrated).
     "MIN_SIMILARITY": env.float("RETRIEVAL_MIN_SIMILARITY", default=0.1),
-    # "none", "lexical" (local) or "provider" (an OpenAI-compatible /rerank).
+    # "none", "heading" or "lexical" (local) or "provider" (an OpenAI-compatible
+    # /rerank). Measured on the bench corpora, neither local one beats "none".
     "RERANKER": env.str("RERANKER", default="none"),
     "RERANK_DEPTH": env.int("RERANK_DEPTH", default=20),
     "RERANK_BASE_URL": env.str("RERANK_BASE_URL", default=""),

@@ -27,6 +27,12 @@ from tests.conftest import SAMPLES_DIR, api
             id="heading_below_title_case",
         ),
         pytest.param("", "Costs", "Costs", id="no_title_case"),
+        pytest.param(
+            "Item 11 (TrailWalker Shoes)",
+            "Item 11 > Technical Specs",
+            "Item 11 (TrailWalker Shoes) > Technical Specs",
+            id="heading_opens_with_the_title_before_its_subject_case",
+        ),
     ],
 )
 def test_context_names_document_and_section_once(title, heading, expected):

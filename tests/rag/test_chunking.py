@@ -114,7 +114,7 @@ def test_real_pdf_chunks_stay_on_their_page() -> None:
     assert all(len(chunk.text) <= 500 for chunk in chunks)
 
 
-def test_short_sections_of_a_page_share_a_chunk_under_their_common_heading():
+def test_short_sections_of_a_page_share_a_chunk_under_the_largest_ones_heading():
     # given
     document = ParsedDocument(
         title="Tent",
@@ -152,7 +152,7 @@ def test_a_long_section_keeps_its_own_heading():
     assert {chunk.heading for chunk in chunks[1:]} == {"Plan > Dental"}
 
 
-def test_label_adds_the_short_line_under_a_generic_title():
+def test_label_adds_the_name_under_a_generic_title_without_its_details():
     document = ParsedDocument(
         title="Information about product 1",
         page_count=1,
@@ -166,8 +166,7 @@ def test_label_adds_the_short_line_under_a_generic_title():
     )
 
     assert (
-        document_label(document)
-        == "Information about product 1 (TrailMaster X4 Tent, price $250)"
+        document_label(document) == "Information about product 1 (TrailMaster X4 Tent)"
     )
 
 
@@ -179,3 +178,92 @@ def test_label_of_a_pdf_is_its_title():
     )
 
     assert document_label(document) == "Benefits"
+
+
+def test_packed_chunk_is_labelled_by_the_section_holding_most_of_it():
+    # given
+    specs = "## Technical Specs\n" + "\n".join(
+        f"**Attribute {number}**: value {number}" for number in range(8)
+    )
+    document = ParsedDocument(
+        title="Tent",
+        page_count=1,
+        sections=[
+            Section(text=specs, page=1, heading="Tent > Technical Specs"),
+            Section(text="## User Guide", page=1, heading="Tent > User Guide"),
+        ],
+    )
+
+    # when
+    chunks = split_into_chunks(document, chunk_size=1000, chunk_overlap=0)
+
+    # then
+    assert len(chunks) == 1
+    assert chunks[0].heading == "Tent > Technical Specs"
+
+
+def table(rows: int) -> str:
+    lines = ["| Plan | Copay | Deductible |", "| --- | --- | --- |"]
+    lines += [f"| Plan {n} | ${n}0 | ${n}00 |" for n in range(rows)]
+    return "\n".join(lines)
+
+
+def test_a_table_that_fits_stays_in_one_chunk_with_its_prose():
+    # given
+    text = "Costs by plan:\n" + table(5) + "\nCopays are due at each visit."
+    document = ParsedDocument(
+        title="Plans", page_count=1, sections=[Section(text, 1, "Costs")]
+    )
+
+    # when
+    chunks = split_into_chunks(document, chunk_size=400, chunk_overlap=50)
+
+    # then
+    expected = "Costs by plan:\n\n" + table(5) + "\n\nCopays are due at each visit."
+    assert [chunk.text for chunk in chunks] == [expected]
+
+
+def test_a_long_table_is_cut_between_rows_under_a_repeated_header():
+    # given
+    document = ParsedDocument(
+        title="Plans", page_count=1, sections=[Section(table(40), 1, "Costs")]
+    )
+
+    # when
+    chunks = split_into_chunks(document, chunk_size=300, chunk_overlap=50)
+
+    # then
+    assert len(chunks) > 2
+    for chunk in chunks:
+        lines = chunk.text.split("\n")
+        assert lines[:2] == ["| Plan | Copay | Deductible |", "| --- | --- | --- |"]
+        assert all(line.startswith("| Plan ") for line in lines[2:])
+        assert len(chunk.text) <= 300
+    rows = [line for c in chunks for line in c.text.split("\n")[2:]]
+    assert rows == table(40).split("\n")[2:]
+
+
+def test_rows_rendered_from_docx_repeat_their_first_row():
+    # given
+    rows = ["Name | Role"] + [f"Person {n} | Engineer {n}" for n in range(30)]
+    document = ParsedDocument(
+        title="Staff", page_count=1, sections=[Section("\n".join(rows), 1, "")]
+    )
+
+    # when
+    chunks = split_into_chunks(document, chunk_size=120, chunk_overlap=20)
+
+    # then
+    assert all(chunk.text.startswith("Name | Role\n") for chunk in chunks)
+    assert sum(chunk.text.count("Person") for chunk in chunks) == 30
+
+
+def test_one_line_with_a_pipe_is_prose():
+    text = "Use the portal | or call us.\nWe answer within a day."
+    document = ParsedDocument(
+        title="Help", page_count=1, sections=[Section(text, 1, "")]
+    )
+
+    chunks = split_into_chunks(document, chunk_size=1000, chunk_overlap=0)
+
+    assert [chunk.text for chunk in chunks] == [text]

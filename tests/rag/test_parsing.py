@@ -8,7 +8,12 @@ import docx
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from rag.parsing import ParsedDocument, UnreadableDocument, parse_document
+from rag.parsing import (
+    ParsedDocument,
+    UnreadableDocument,
+    parse_document,
+    pdf_sections,
+)
 from tests.corpus import CORPUS_DIR
 
 CORPUS = CORPUS_DIR
@@ -459,3 +464,54 @@ def test_markdown_that_starts_like_a_pdf_header_stays_markdown():
     )
 
     assert "version we target" in document.sections[0].text
+
+
+def test_pdf_subsections_nest_under_the_topic_a_breadcrumb_confirms() -> None:
+    # given: a topic heading repeated by a breadcrumb line, then subsections
+    page = "\n".join(
+        [
+            "COVERED SERVICES",
+            "Rehabilitation Therapy",
+            "COVERED SERVICES: Rehabilitation Therapy",
+            "The plan covers physical and speech therapy.",
+            "Exceptions",
+            "Therapy for sports performance is not covered.",
+            "Tips",
+            "Ask your doctor for a referral.",
+            "Surgery",
+            "Surgery",
+            "Surgery is covered when medically necessary.",
+        ]
+    )
+
+    # when
+    headings = [section.heading for section in pdf_sections([page])]
+
+    # then
+    assert headings == [
+        "COVERED SERVICES",
+        "COVERED SERVICES > Rehabilitation Therapy",
+        "COVERED SERVICES > Rehabilitation Therapy > Exceptions",
+        "COVERED SERVICES > Rehabilitation Therapy > Tips",
+        "COVERED SERVICES > Surgery",
+    ]
+
+
+def test_pdf_heading_followed_by_a_sentence_is_no_topic() -> None:
+    page = "\n".join(
+        [
+            "SUMMARY OF YOUR COSTS",
+            "Premiums",
+            "Premiums are the amount you pay each month.",
+            "Deductibles",
+            "A deductible is what you pay before the plan pays.",
+        ]
+    )
+
+    headings = [section.heading for section in pdf_sections([page])]
+
+    assert headings == [
+        "SUMMARY OF YOUR COSTS",
+        "SUMMARY OF YOUR COSTS > Premiums",
+        "SUMMARY OF YOUR COSTS > Deductibles",
+    ]

@@ -1,0 +1,88 @@
+"""Second-stage rerankers reorder candidates without a model download."""
+
+import pytest
+
+from rag.rerank import (
+    Candidate,
+    HeadingReranker,
+    LexicalReranker,
+    configured_reranker,
+    parse_rerank_response,
+)
+
+
+def candidates() -> list[Candidate]:
+    return [
+        Candidate(
+            "COVERED SERVICES > Habilitation", "rehabilitation in passing", 0.030
+        ),
+        Candidate(
+            "COVERED SERVICES > Rehabilitation Therapy", "physical therapy", 0.029
+        ),
+        Candidate("COVERED SERVICES > Surgery", "surgery text", 0.028),
+    ]
+
+
+def test_heading_that_names_the_question_lifts_a_close_candidate():
+    # when
+    scores = HeadingReranker().scores(
+        "Is rehabilitation therapy covered?", candidates()
+    )
+
+    # then
+    order = sorted(range(3), key=lambda i: -scores[i])
+    assert order == [1, 0, 2]
+
+
+def test_heading_shared_by_every_candidate_keeps_the_first_stage_order():
+    scores = HeadingReranker().scores("What do covered services include?", candidates())
+
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_heading_cannot_lift_a_far_weaker_candidate():
+    # given
+    weak = [
+        Candidate("Plan", "the answer", 0.033),
+        Candidate("Rehabilitation", "in passing", 0.010),
+    ]
+
+    # when
+    scores = HeadingReranker().scores("rehabilitation", weak)
+
+    # then
+    assert scores[0] > scores[1]
+
+
+def test_lexical_reranker_prefers_rarer_question_words():
+    scores = LexicalReranker().scores("surgery", candidates())
+
+    assert scores.index(max(scores)) == 2
+
+
+def test_provider_response_is_read_in_candidate_order():
+    payload = {
+        "results": [
+            {"index": 2, "relevance_score": 0.9},
+            {"index": 0, "relevance_score": 0.1},
+        ]
+    }
+
+    assert parse_rerank_response(payload, 3) == [0.1, 0.0, 0.9]
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        pytest.param("none", None, id="none_case"),
+        pytest.param("heading", HeadingReranker, id="heading_case"),
+        pytest.param("lexical", LexicalReranker, id="lexical_case"),
+        pytest.param("provider", None, id="provider_without_url_case"),
+    ],
+)
+def test_setting_chooses_the_reranker(settings, choice, expected):
+    settings.RAG = {**settings.RAG, "RERANKER": choice, "RERANK_BASE_URL": ""}
+
+    reranker = configured_reranker()
+
+    assert reranker is None if expected is None else isinstance(reranker, expected)
