@@ -7,6 +7,7 @@ from rest_framework.request import Request
 
 from audit.models import AuditSettings, Outcome
 from audit.trail import record
+from tenants.context import PUBLIC_SCHEMA, current_schema
 
 
 def describe_settings() -> dict[str, Any]:
@@ -42,10 +43,26 @@ def record_export(request: Request, filters: dict[str, Any]) -> None:
     )
 
 
-def record_denied(request: Any, action: str, reason: str, **details: Any) -> None:
-    """Append a refused attempt; `request` is Django's or DRF's."""
-    user = getattr(request, "user", None)
+# Set on the HttpRequest once its refusal is in the trail, so the DRF
+# exception handler does not record the same refusal a second time.
+RECORDED_FLAG = "audit_denial_recorded"
+
+
+def record_denied(
+    request: Any, action: str, reason: str, user: Any = None, **details: Any
+) -> None:
+    """Append a refused attempt; `request` is Django's or DRF's.
+
+    `user` names the actor when the request has none yet (a token refused
+    during authentication); otherwise the request's signed-in user is used.
+    Outside a tenant schema (an unknown tenant) there is no trail to write to.
+    """
+    if current_schema() == PUBLIC_SCHEMA:
+        return
+    if user is None:
+        user = getattr(request, "user", None)
     signed_in = user is not None and user.is_authenticated
+    setattr(getattr(request, "_request", request), RECORDED_FLAG, True)
     record(
         action,
         outcome=Outcome.DENIED,
@@ -64,3 +81,17 @@ def record_denied(request: Any, action: str, reason: str, **details: Any) -> Non
 def client_ip(request: Any) -> str | None:
     address = request.META.get("REMOTE_ADDR")
     return str(address) if address else None
+
+
+def already_recorded(request: Any) -> bool:
+    return bool(getattr(getattr(request, "_request", request), RECORDED_FLAG, False))
+
+
+def record_sign_in(request: Any, user: Any, role: str, action: str) -> None:
+    record(
+        action,
+        actor_id=user.pk,
+        actor=user.get_username(),
+        client_ip=client_ip(request),
+        details={"role": role},
+    )

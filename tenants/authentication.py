@@ -9,6 +9,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import Token
 
+from audit.actions import record_denied
 from portal.errors import ApiError
 from tenants.context import PUBLIC_SCHEMA, current_schema, current_tenant
 from tenants.models import Membership
@@ -69,12 +70,16 @@ def user_id_of(request: Request) -> int:
 
 
 def _log_refusal(request: Request, reason: str, user: Any, token: Token) -> None:
+    token_tenant = str(token.get(TENANT_CLAIM, ""))[:64]
+    record_denied(
+        request, "security.token_refused", reason, user=user, token_tenant=token_tenant
+    )
     logger.warning(
         "security.token_refused",
         extra={
             "reason": reason,
             "user_id": user.pk,
-            "token_tenant": str(token.get(TENANT_CLAIM, ""))[:64],
+            "token_tenant": token_tenant,
             "remote_addr": request.META.get("REMOTE_ADDR"),
         },
     )
