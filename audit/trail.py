@@ -3,8 +3,8 @@
 Each entry's hash is SHA-256 of its predecessor's hash followed by the
 digest of its own content, so changing, removing or slipping in a row breaks
 every hash after it. Appends are serialised per tenant by a transaction-scoped
-advisory lock; the insert reads the predecessor after taking the lock, in
-the same statement that writes the entry.
+advisory lock, taken inside the database function audit_append() before it
+reads the predecessor and writes the entry: one round trip per entry.
 """
 
 import hashlib
@@ -12,12 +12,12 @@ import json
 from typing import Any
 
 import structlog
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from audit.models import AuditEntry, Outcome
-from tenants.context import current_schema
 
 GENESIS_HASH = "0" * 64
 
@@ -32,19 +32,13 @@ CONTENT_COLUMNS = (
     "details",
 )
 # Plain SQL: every metered model call appends an entry, and the ORM's insert
-# costs more than the round trip.
-APPEND_SQL = f"""
-    WITH previous AS (
-        SELECT coalesce(
-            (SELECT entry_hash FROM audit_auditentry ORDER BY id DESC LIMIT 1),
-            '{GENESIS_HASH}'
-        ) AS hash
+# costs more than the round trip. audit_append() (migration 0004) takes the
+# tenant's advisory lock, reads the predecessor and inserts in one call.
+APPEND_SQL = """
+    SELECT new_id, new_previous_hash, new_entry_hash FROM audit_append(
+        %s::timestamptz, %s::bigint, %s::text, %s::text, %s::text, %s::text,
+        %s::inet, %s::jsonb, %s::text, %s::boolean
     )
-    INSERT INTO audit_auditentry ({", ".join(CONTENT_COLUMNS)}, previous_hash, entry_hash)
-    SELECT {", ".join(["%s"] * len(CONTENT_COLUMNS))}, previous.hash,
-           encode(sha256(convert_to(previous.hash || %s, 'UTF8')), 'hex')
-    FROM previous
-    RETURNING id, previous_hash, entry_hash
 """
 
 
@@ -57,7 +51,13 @@ def record(
     client_ip: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one entry in the tenant schema the connection is on."""
+    """Append one entry in the tenant schema the connection is on.
+
+    Called outside a transaction, the entry commits on its own without
+    waiting for the WAL flush (AUDIT_SYNCHRONOUS_COMMIT=true restores the
+    wait): a database crash can then lose the last fraction of a second of
+    entries, whole and from the end, which leaves the chain valid.
+    """
     request_id = structlog.contextvars.get_contextvars().get("request_id", "")
     entry = AuditEntry(
         created_at=timezone.now(),
@@ -72,13 +72,12 @@ def record(
     values = [getattr(entry, column) for column in CONTENT_COLUMNS]
     values[CONTENT_COLUMNS.index("details")] = Jsonb(entry.details)
 
-    # No savepoint: a caller's own transaction (metering) commits or rolls
-    # back the entry with its other writes.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"audit:{current_schema()}"]
-        )
-        cursor.execute(APPEND_SQL, [*values, content_digest(entry)])
+    # Only a transaction of our own is relaxed; a caller's (an upload, a
+    # metered call) keeps its own commit mode and commits or rolls back the
+    # entry with its other writes.
+    relax = not connection.in_atomic_block and not settings.AUDIT_SYNCHRONOUS_COMMIT
+    with connection.cursor() as cursor:
+        cursor.execute(APPEND_SQL, [*values, content_digest(entry), relax])
         entry.id, entry.previous_hash, entry.entry_hash = cursor.fetchone()
     return entry
 
