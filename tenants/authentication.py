@@ -14,6 +14,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from audit.actions import record_denied
 from portal.errors import ApiError
 from tenants.context import PUBLIC_SCHEMA, current_schema, current_tenant
+from tenants.lookups import membership_with_user
 from tenants.models import Membership
 from tenants.tokens import TENANT_CLAIM
 
@@ -70,11 +71,7 @@ class TenantJWTAuthentication(JWTAuthentication):
         if user_id is None:
             raise InvalidToken("Token contained no recognizable user identification")
         try:
-            return (
-                Membership.objects.select_related("user")
-                .filter(user_id=user_id, tenant_id=tenant_id)
-                .first()
-            )
+            return membership_with_user(user_id, tenant_id)
         except (ValueError, TypeError, DjangoValidationError):
             # A signed token whose user id is not an id at all.
             raise InvalidToken("The token names no valid user.") from None

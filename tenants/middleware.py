@@ -10,7 +10,8 @@ from django_tenants.middleware.subfolder import TenantSubfolderMiddleware
 from audit.actions import record_denied
 from portal.errors import error_response
 from tenants.context import PUBLIC_SCHEMA, use_public_schema
-from tenants.models import Tenant
+from tenants.lookups import tenant_for_domain
+from tenants.models import Domain, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,12 @@ class TenantPathMiddleware(TenantSubfolderMiddleware):
         # Work done later on this thread must not run in the last tenant's schema.
         use_public_schema()
         return response
+
+    def get_tenant(self, domain_model: type[Domain], hostname: str) -> Tenant:
+        tenant = tenant_for_domain(hostname)
+        if tenant is None:
+            raise domain_model.DoesNotExist
+        return tenant
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> JsonResponse:
         return _unknown_tenant()
