@@ -8,6 +8,7 @@ reads the predecessor and writes the entry: one round trip per entry.
 """
 
 import hashlib
+import ipaddress
 import json
 from typing import Any
 
@@ -66,7 +67,7 @@ def record(
         action=action,
         outcome=outcome,
         request_id=str(request_id)[:64],
-        client_ip=client_ip,
+        client_ip=_canonical_ip(client_ip),
         details=details or {},
     )
     values = [getattr(entry, column) for column in CONTENT_COLUMNS]
@@ -80,6 +81,20 @@ def record(
         cursor.execute(APPEND_SQL, [*values, content_digest(entry), relax])
         entry.id, entry.previous_hash, entry.entry_hash = cursor.fetchone()
     return entry
+
+
+def _canonical_ip(address: str | None) -> str | None:
+    # Hashed as Postgres will give it back (lower case, zeros compressed),
+    # or verify_audit would take a spelling difference for tampering.
+    if not address:
+        return None
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped:
+        return f"::ffff:{parsed.ipv4_mapped}"
+    return parsed.compressed
 
 
 def content_digest(entry: AuditEntry) -> str:

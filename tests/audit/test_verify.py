@@ -125,3 +125,17 @@ def _insert_between(
             forged.entry_hash,
         ],
     )
+
+
+def test_addresses_are_hashed_as_the_database_keeps_them(hr, in_schema):
+    # given
+    with in_schema(hr):
+        record("test.v6", client_ip="2001:DB8:0:0::1")
+        record("test.v4", client_ip="10.0.0.7")
+        record("test.mapped", client_ip="::FFFF:10.0.0.7")
+
+        # when
+        verdict = verify_trail()
+
+    # then
+    assert verdict.intact
