@@ -2,17 +2,19 @@
 
 Each entry's hash is SHA-256 of its predecessor's hash followed by the
 digest of its own content, so changing, removing or slipping in a row breaks
-every hash after it. The chain's head (the last hash) lives in a one-row
-table: one statement locks that row, advances it and inserts the entry, so
-concurrent appends queue on the row and each chains onto the one before.
+every hash after it. Appends are serialised per tenant by a transaction-scoped
+advisory lock, taken inside the database function audit_append() before it
+reads the predecessor and writes the entry: one round trip per entry.
 """
 
 import hashlib
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -31,19 +33,14 @@ CONTENT_COLUMNS = (
     "client_ip",
     "details",
 )
-# Plain SQL in one round trip: every metered model call appends an entry.
-APPEND_SQL = f"""
-    head AS (
-        UPDATE audit_chainhead
-        SET previous_hash = last_hash,
-            last_hash = encode(sha256(convert_to(last_hash || %s, 'UTF8')), 'hex')
-        WHERE id = 1
-        RETURNING previous_hash, last_hash
+# Plain SQL: every metered model call appends an entry, and the ORM's insert
+# costs more than the round trip. audit_append() (migration 0004) takes the
+# tenant's advisory lock, reads the predecessor and inserts in one call.
+APPEND_SQL = """
+    SELECT new_id, new_previous_hash, new_entry_hash FROM audit_append(
+        %s::timestamptz, %s::bigint, %s::text, %s::text, %s::text, %s::text,
+        %s::inet, %s::jsonb, %s::text, %s::boolean
     )
-    INSERT INTO audit_auditentry ({", ".join(CONTENT_COLUMNS)}, previous_hash, entry_hash)
-    SELECT {", ".join(["%s"] * len(CONTENT_COLUMNS))}, head.previous_hash, head.last_hash
-    FROM head
-    RETURNING id, previous_hash, entry_hash
 """
 
 
@@ -68,7 +65,13 @@ def record(
     details: dict[str, Any] | None = None,
     companion: Companion | None = None,
 ) -> AuditEntry:
-    """Append one entry in the tenant schema the connection is on."""
+    """Append one entry in the tenant schema the connection is on.
+
+    Called outside a transaction, the entry commits on its own without
+    waiting for the WAL flush (AUDIT_SYNCHRONOUS_COMMIT=true restores the
+    wait): a database crash can then lose the last fraction of a second of
+    entries, whole and from the end, which leaves the chain valid.
+    """
     request_id = structlog.contextvars.get_contextvars().get("request_id", "")
     entry = AuditEntry(
         created_at=timezone.now(),
@@ -77,20 +80,38 @@ def record(
         action=action,
         outcome=outcome,
         request_id=str(request_id)[:64],
-        client_ip=client_ip,
+        client_ip=_canonical_ip(client_ip),
         details=details or {},
     )
     values = [getattr(entry, column) for column in CONTENT_COLUMNS]
     values[CONTENT_COLUMNS.index("details")] = Jsonb(entry.details)
-    sql, params = "WITH " + APPEND_SQL, [content_digest(entry), *values]
-    if companion is not None:
-        sql = f"WITH companion AS ({companion.sql}), " + APPEND_SQL
-        params = [*companion.params, *params]
 
+    # Only a transaction of our own is relaxed; a caller's (an upload, a
+    # metered call) keeps its own commit mode and commits or rolls back the
+    # entry with its other writes.
+    relax = not connection.in_atomic_block and not settings.AUDIT_SYNCHRONOUS_COMMIT
+    sql, params = APPEND_SQL, [*values, content_digest(entry), relax]
+    if companion is not None:
+        sql = f"WITH companion AS ({companion.sql}) {APPEND_SQL}"
+        params = [*companion.params, *params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         entry.id, entry.previous_hash, entry.entry_hash = cursor.fetchone()
     return entry
+
+
+def _canonical_ip(address: str | None) -> str | None:
+    # Hashed as Postgres will give it back (lower case, zeros compressed),
+    # or verify_audit would take a spelling difference for tampering.
+    if not address:
+        return None
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped:
+        return f"::ffff:{parsed.ipv4_mapped}"
+    return parsed.compressed
 
 
 def content_digest(entry: AuditEntry) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 from django.db import transaction
 from django.http import Http404
 
+from audit.models import AuditSettings
+from audit.trail import record
 from chat.models import Conversation, Message, MessageRole
 from llm.base import AnswerGenerator, Passage
 from llm.config import config_for_current_tenant
@@ -41,6 +43,8 @@ class ChatTurn:
     answer_parts: list[str] = field(default_factory=list)
     # The model broke off mid-answer; what arrived is kept, marked as such.
     interrupted: bool = False
+    actor_id: int | None = None
+    actor: str = ""
 
     def stream(self) -> Iterator[str]:
         for part in self.generator.stream_answer(self.question, self.passages):
@@ -85,6 +89,8 @@ def start_turn(
         passages=passages_from(found),
         citations=[_citation(chunk) for chunk in found.chunks],
         generator=answer_generator_for(tenant, Caller(actor_id=user_id, actor=actor)),
+        actor_id=user_id,
+        actor=actor,
     )
 
 
@@ -101,6 +107,12 @@ def finish_turn(turn: ChatTurn) -> Message:
             )[:100],
         )
         turn.conversation.save(update_fields=["updated_at"])
+        record(
+            "chat.answer",
+            actor_id=turn.actor_id,
+            actor=turn.actor,
+            details=_audit_details(turn, message),
+        )
 
     logger.info(
         "chat.answered",
@@ -113,6 +125,22 @@ def finish_turn(turn: ChatTurn) -> Message:
         },
     )
     return message
+
+
+def _audit_details(turn: ChatTurn, message: Message) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "conversation_id": str(turn.conversation.id),
+        "message_id": str(message.id),
+        "generator": message.generated_by,
+        "citations": len(turn.citations),
+        "question_chars": len(turn.question),
+        "answer_chars": len(message.content),
+    }
+    # Text only where the tenant chose to keep it; lengths otherwise.
+    if AuditSettings.current().record_chat_text:
+        details["question"] = turn.question
+        details["answer"] = message.content
+    return details
 
 
 def get_conversation(user_id: int, raw_id: str) -> Conversation:

@@ -19,6 +19,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from audit.actions import record_denied
 from audit.trail import record
 from dify.serializers import RetrievalRequestSerializer
 from rag.models import KnowledgeBase
@@ -40,12 +41,14 @@ def dify_error(status: int, code: int, message: str) -> JsonResponse:
 def retrieval(request: HttpRequest) -> JsonResponse:
     header = request.headers.get("Authorization", "").split()
     if len(header) != 2 or header[0].lower() != "bearer":
+        record_denied(request, "access.denied", "dify_bad_authorization")
         return dify_error(
             401, 1001, "Invalid Authorization header format; send 'Bearer <api-key>'."
         )
     tenant = current_tenant()
     api_key = find_api_key(tenant, header[1])
     if api_key is None or RETRIEVAL_SCOPE not in api_key.scopes:
+        record_denied(request, "access.denied", "dify_key_refused")
         return dify_error(403, 1002, "Authorization failed.")
 
     serializer = RetrievalRequestSerializer(data=_json_body(request))

@@ -60,7 +60,27 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, ApiError):
         body["error"].update(exc.extra)
     response.data = body
+    if response.status_code in DENIED_STATUSES:
+        _record_denial(context, code)
     return response
+
+
+DENIED_STATUSES = (401, 403)
+
+
+def _record_denial(context: dict[str, Any], code: str) -> None:
+    from audit.actions import already_recorded, record_denied
+
+    request = context.get("request")
+    if request is None or already_recorded(request):
+        return
+    view = context.get("view")
+    record_denied(
+        request,
+        "access.denied",
+        code,
+        view=type(view).__name__ if view is not None else "",
+    )
 
 
 def _describe(exc: Exception) -> tuple[str, str, Any]:

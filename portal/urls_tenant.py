@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("chat.urls")),
     path("api/v1/", include("llm.urls")),
     path("api/v1/", include("dify.urls")),
+    path("api/v1/", include("audit.urls")),
     # OpenAI-compatible, for OpenAI clients and Dify apps (tenant API keys).
     path("llm/v1/", include("llm.openai_urls")),
     # Dify's External Knowledge API (tenant API keys with the retrieval scope).

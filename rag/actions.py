@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from audit.trail import record
 from portal.errors import ApiError
 from rag.chunking import ChunkDraft, document_label, split_into_chunks
 from rag.embeddings import get_embedding_provider
@@ -52,7 +53,7 @@ class UploadOutcome:
 
 
 def create_knowledge_base(
-    name: str, description: str, user_id: int | None
+    name: str, description: str, user_id: int | None, actor: str = ""
 ) -> KnowledgeBase:
     name_taken = ApiError(
         409, "name_taken", f"A knowledge base named '{name}' exists already."
@@ -63,7 +64,7 @@ def create_knowledge_base(
     provider = get_embedding_provider()
     try:
         with transaction.atomic():
-            return KnowledgeBase.objects.create(
+            knowledge_base = KnowledgeBase.objects.create(
                 name=name,
                 description=description,
                 embedding_model=provider.model_name,
@@ -71,13 +72,23 @@ def create_knowledge_base(
                 created_by_id=user_id,
                 pipeline_version=PIPELINE_VERSION,
             )
+            record(
+                "knowledge_base.create",
+                actor_id=user_id,
+                actor=actor,
+                details={"knowledge_base_id": str(knowledge_base.id), "name": name},
+            )
+            return knowledge_base
     except IntegrityError:
         # Another request created the same name between the check and here.
         raise name_taken from None
 
 
 def upload_documents(
-    knowledge_base: KnowledgeBase, files: Sequence[IncomingFile], user_id: int | None
+    knowledge_base: KnowledgeBase,
+    files: Sequence[IncomingFile],
+    user_id: int | None,
+    actor: str = "",
 ) -> list[UploadOutcome]:
     """Store the files as queued documents and enqueue their ingestion.
 
@@ -96,11 +107,34 @@ def upload_documents(
         # Counted with the new rows in place (duplicates take no room); a
         # refusal rolls them back, so a refused upload stores nothing.
         quotas.check_storage(current_tenant())
+        record(
+            "document.upload",
+            actor_id=user_id,
+            actor=actor,
+            details=_upload_details(knowledge_base, outcomes),
+        )
 
     for outcome in outcomes:
         if not outcome.duplicate:
             enqueue_ingestion(outcome.document.id)
     return outcomes
+
+
+def _upload_details(
+    knowledge_base: KnowledgeBase, outcomes: list[UploadOutcome]
+) -> dict[str, Any]:
+    return {
+        "knowledge_base_id": str(knowledge_base.id),
+        "documents": [
+            {
+                "id": str(outcome.document.id),
+                "filename": outcome.document.filename,
+                "size_bytes": outcome.document.size_bytes,
+                "duplicate": outcome.duplicate,
+            }
+            for outcome in outcomes
+        ],
+    }
 
 
 def check_upload_limits(files: Sequence[tuple[str, int]]) -> None:
@@ -242,6 +276,15 @@ def _index(document: Document) -> None:
             chunk_count=len(chunks),
             ingested_at=timezone.now(),
             failure_reason="",
+        )
+        record(
+            "document.ingested",
+            details={
+                "document_id": str(document.id),
+                "knowledge_base_id": str(document.knowledge_base_id),
+                "chunks": len(chunks),
+                "pages": built.page_count,
+            },
         )
 
     logger.info(
@@ -407,6 +450,11 @@ def _fail(document: Document, reason: str) -> None:
         _set_status(
             document, DocumentStatus.FAILED, failure_reason=reason[:500], chunk_count=0
         )
+        record(
+            "document.ingested",
+            outcome="error",
+            details={"document_id": str(document.id), "reason": reason[:500]},
+        )
     logger.info(
         "document.failed", extra={"document_id": str(document.id), "reason": reason}
     )
@@ -421,7 +469,7 @@ def _set_status(document: Document, status: DocumentStatus, **fields: Any) -> No
         setattr(document, name, value)
 
 
-def delete_document(document: Document, user_id: int | None) -> int:
+def delete_document(document: Document, user_id: int | None, actor: str = "") -> int:
     """Delete a document with its file, chunks and vectors; return the chunk count."""
     document_id = document.id
     store = vector_store_for(current_tenant())
@@ -430,6 +478,17 @@ def delete_document(document: Document, user_id: int | None) -> int:
         chunk_count = Chunk.objects.filter(document_id=document_id).count()
         store.delete_document(document_id)
         document.delete()
+        record(
+            "document.delete",
+            actor_id=user_id,
+            actor=actor,
+            details={
+                "document_id": str(document_id),
+                "knowledge_base_id": str(document.knowledge_base_id),
+                "filename": document.filename,
+                "chunks": chunk_count,
+            },
+        )
 
     logger.info(
         "document.deleted",
@@ -445,7 +504,9 @@ def delete_document(document: Document, user_id: int | None) -> int:
 # Re-indexing
 
 
-def start_reindex(knowledge_base: KnowledgeBase, user_id: int | None) -> int:
+def start_reindex(
+    knowledge_base: KnowledgeBase, user_id: int | None, actor: str = ""
+) -> int:
     """Reserve the next generation and enqueue its build; return its number."""
     with transaction.atomic():
         locked = KnowledgeBase.objects.select_for_update().get(id=knowledge_base.id)
@@ -457,6 +518,15 @@ def start_reindex(knowledge_base: KnowledgeBase, user_id: int | None) -> int:
             )
         locked.building_generation = locked.generation + 1
         locked.save(update_fields=["building_generation"])
+        record(
+            "knowledge_base.reindex",
+            actor_id=user_id,
+            actor=actor,
+            details={
+                "knowledge_base_id": str(knowledge_base.id),
+                "generation": locked.building_generation,
+            },
+        )
 
     logger.info(
         "knowledge_base.reindex_started",
@@ -532,6 +602,14 @@ def _switch_generation(knowledge_base_id: uuid.UUID, target: int) -> KnowledgeBa
         knowledge_base.reindexed_at = timezone.now()
         knowledge_base.save()
         _recount_chunks(knowledge_base)
+        record(
+            "knowledge_base.reindexed",
+            details={
+                "knowledge_base_id": str(knowledge_base_id),
+                "generation": target,
+                "chunks": chunks.count(),
+            },
+        )
 
     logger.info(
         "knowledge_base.reindexed",

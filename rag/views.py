@@ -45,6 +45,7 @@ class KnowledgeBaseListView(APIView):
             name=serializer.validated_data["name"],
             description=serializer.validated_data.get("description", ""),
             user_id=user_id_of(request),
+            actor=request.user.get_username(),
         )
         return Response(
             KnowledgeBaseSerializer(knowledge_base).data, status=status.HTTP_201_CREATED
@@ -64,7 +65,10 @@ class KnowledgeBaseDocumentsView(APIView):
         files = _incoming_files(request)
 
         outcomes = actions.upload_documents(
-            knowledge_base, files, user_id=user_id_of(request)
+            knowledge_base,
+            files,
+            user_id=user_id_of(request),
+            actor=request.user.get_username(),
         )
 
         body = [
@@ -116,7 +120,9 @@ class DocumentDetailView(APIView):
 
     def delete(self, request: Request, document_id: str) -> Response:
         document = get_document(document_id)
-        chunk_count = actions.delete_document(document, user_id=user_id_of(request))
+        chunk_count = actions.delete_document(
+            document, user_id=user_id_of(request), actor=request.user.get_username()
+        )
         return Response({"deleted": str(document_id), "chunks_deleted": chunk_count})
 
 
@@ -126,7 +132,11 @@ class KnowledgeBaseReindexView(APIView):
     def post(self, request: Request, knowledge_base_id: str) -> Response:
         knowledge_base = get_knowledge_base(knowledge_base_id)
 
-        generation = actions.start_reindex(knowledge_base, user_id=user_id_of(request))
+        generation = actions.start_reindex(
+            knowledge_base,
+            user_id=user_id_of(request),
+            actor=request.user.get_username(),
+        )
 
         knowledge_base.refresh_from_db()
         return Response(

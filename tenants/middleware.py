@@ -10,8 +10,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_tenants.middleware.subfolder import TenantSubfolderMiddleware
 
+from audit.actions import record_denied
 from portal.errors import error_response
 from tenants.context import PUBLIC_SCHEMA, use_public_schema
+from tenants.lookups import tenant_for_domain
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -36,7 +38,9 @@ class TenantPathMiddleware(TenantSubfolderMiddleware):
             cached = _tenants.get(hostname)
         if cached is not None and now - cached[0] < TENANT_CACHE_SECONDS:
             return cached[1]
-        tenant: Tenant = super().get_tenant(domain_model, hostname)
+        tenant = tenant_for_domain(hostname)
+        if tenant is None:
+            raise domain_model.DoesNotExist
         with _tenants_lock:
             _tenants[hostname] = (now, tenant)
         return tenant
@@ -84,10 +88,14 @@ class TenantHeaderMiddleware:
         tenant = getattr(request, "tenant", None)
         if tenant is None or tenant.schema_name == PUBLIC_SCHEMA:
             return self.get_response(request)
+        supplied = request.headers.get(TENANT_HEADER, "").strip()
         if not _is_tenant_api(request, tenant):
+            # API-key routes (OpenAI clients, Dify) need not send the header,
+            # but one that names another tenant is refused all the same.
+            if supplied and not header_names_tenant(supplied, tenant):
+                return _header_refused(request, "tenant_mismatch", supplied)
             return self.get_response(request)
 
-        supplied = request.headers.get(TENANT_HEADER, "").strip()
         if not supplied:
             return _header_refused(request, "tenant_header_missing", "")
         if not header_names_tenant(supplied, tenant):
@@ -106,6 +114,10 @@ def _is_tenant_api(request: HttpRequest, tenant: Tenant) -> bool:
 
 def _header_refused(request: HttpRequest, code: str, supplied: str) -> JsonResponse:
     tenant = request.tenant  # type: ignore[attr-defined]
+    # Recorded in the trail of the tenant in the path: the one being reached.
+    record_denied(
+        request, "security.tenant_header_refused", code, header_tenant=supplied[:64]
+    )
     logger.warning(
         "security.tenant_header_refused",
         extra={

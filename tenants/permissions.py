@@ -44,3 +44,9 @@ class CanReadUsage(HasTenantRole):
     """Spend and usage: admins and auditors."""
 
     allowed_roles = frozenset({Role.ADMIN, Role.AUDITOR})
+
+
+class CanReadAudit(HasTenantRole):
+    """The audit trail: auditors and admins read it; nobody writes it by API."""
+
+    allowed_roles = frozenset({Role.ADMIN, Role.AUDITOR})

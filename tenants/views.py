@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from audit.actions import record_denied, record_sign_in
 from portal.errors import ApiError
 from tenants.context import current_tenant
 from tenants.models import Membership
@@ -44,9 +45,17 @@ class ObtainTokenView(APIView):
         membership = _membership_in_current_tenant(user)
         if membership is None:
             logger.info("auth.sign_in_refused")
+            # The attempted name, not the password; it may be anyone's.
+            record_denied(
+                request,
+                "auth.sign_in",
+                "invalid_credentials",
+                username=serializer.validated_data["username"][:150],
+            )
             raise INVALID_CREDENTIALS
 
         refresh = tokens_for(membership)
+        record_sign_in(request, membership.user, membership.role, "auth.sign_in")
         logger.info(
             "auth.signed_in",
             extra={"user_id": membership.user_id, "role": membership.role},
@@ -65,23 +74,32 @@ class RefreshTokenView(APIView):
         try:
             refresh = RefreshToken(serializer.validated_data["refresh"])
         except TokenError as exc:
+            record_denied(request, "auth.token_refresh", "token_invalid")
             raise ApiError(
                 401, "token_invalid", f"The refresh token is not usable: {exc}."
             ) from None
         if refresh.get(TENANT_CLAIM) != str(current_tenant().id):
             logger.warning("security.refresh_tenant_mismatch")
+            record_denied(
+                request,
+                "auth.token_refresh",
+                "tenant_mismatch",
+                token_tenant=str(refresh.get(TENANT_CLAIM, ""))[:64],
+            )
             raise ApiError(
                 403, "tenant_mismatch", "This token was issued for another tenant."
             )
 
         membership = _membership_for_user_id(str(refresh.get("user_id", "")))
         if membership is None:
+            record_denied(request, "auth.token_refresh", "membership_revoked")
             raise ApiError(
                 401, "membership_revoked", "This user no longer belongs to the tenant."
             )
 
         access = refresh.access_token
         access[ROLE_CLAIM] = membership.role
+        record_sign_in(request, membership.user, membership.role, "auth.token_refresh")
         return Response({"access": str(access), "tenant": membership.tenant.slug})
 
 

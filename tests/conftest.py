@@ -6,6 +6,7 @@ test runs inside a transaction that is rolled back, schemas included.
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -33,6 +34,16 @@ def pytest_report_header() -> str:
     if CORPUS_DIR.is_dir():
         return f"corpus: {CORPUS_DIR}"
     return f"corpus: {CORPUS_DIR} is missing; set CORPUS_DIR. Not collected: {CORPUS_MODULES}"
+
+
+# The attack suite's line "routes N, attempts M, leaks L", shown after the run.
+ATTACK_SUMMARY = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    line = config.stash.get(ATTACK_SUMMARY, None)
+    if line:
+        terminalreporter.write_sep("-", line)
 
 
 # username -> (tenant slug, role); "dana" works in both departments.

@@ -295,6 +295,10 @@ LLM = {
     },
 }
 
+# Audit entries written in a transaction of their own (refusals, sign-ins)
+# commit without waiting for the disk unless this is set; see audit/trail.py.
+AUDIT_SYNCHRONOUS_COMMIT = env.bool("AUDIT_SYNCHRONOUS_COMMIT", default=False)
+
 # --- Background work -------------------------------------------------------------
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -1,9 +1,11 @@
 """The audit trail's hash chain, also when appends race each other."""
 
-from django.db import connection
+import pytest
+from django.db import DatabaseError, connection, transaction
 
-from audit.models import AuditEntry
+from audit.models import AppendOnly, AuditEntry
 from audit.trail import GENESIS_HASH, entry_hash, record
+from tests.audit.tampering import tamper
 
 
 def chain_breaks(entries):  # type: ignore[no-untyped-def]
@@ -39,11 +41,10 @@ def test_a_row_changed_by_hand_breaks_the_chain(hr, in_schema):
         record("test.second")
 
         # when
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE audit_auditentry SET details = '{\"tokens\": 1}' WHERE id = %s",
-                [first.id],
-            )
+        tamper(
+            "UPDATE audit_auditentry SET details = '{\"tokens\": 1}' WHERE id = %s",
+            [first.id],
+        )
         entries = list(AuditEntry.objects.order_by("id"))
 
     # then
@@ -62,3 +63,46 @@ def test_tenants_have_separate_chains(hr, support, in_schema):
     assert "test.hr" not in support_actions
     assert hr_entry.previous_hash == GENESIS_HASH
     assert support_entry.previous_hash == GENESIS_HASH
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_auditentry SET actor = 'someone else'",
+        "DELETE FROM audit_auditentry",
+        "TRUNCATE audit_auditentry",
+    ],
+    ids=["update_case", "delete_case", "truncate_case"],
+)
+def test_the_database_refuses_changes(hr, in_schema, statement):
+    # given
+    with in_schema(hr):
+        record("test.kept")
+
+        # when
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
+
+        # then
+        assert AuditEntry.objects.filter(action="test.kept").count() == 1
+
+
+def test_the_orm_refuses_changes(hr, in_schema):
+    # given
+    with in_schema(hr):
+        entry = record("test.kept")
+        loaded = AuditEntry.objects.get(id=entry.id)
+
+        # when / then
+        with pytest.raises(AppendOnly):
+            AuditEntry.objects.filter(id=entry.id).update(actor="x")
+        with pytest.raises(AppendOnly):
+            AuditEntry.objects.filter(id=entry.id).delete()
+        with pytest.raises(AppendOnly):
+            loaded.save()
+        with pytest.raises(AppendOnly):
+            loaded.delete()

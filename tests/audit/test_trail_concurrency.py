@@ -6,15 +6,10 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from audit.models import AuditEntry, ChainHead
-from audit.trail import GENESIS_HASH, record
+from audit.models import AuditEntry
+from audit.trail import record
+from tests.audit.tampering import tamper
 from tests.audit.test_trail import chain_breaks
-
-
-def forget_trail() -> None:
-    """Committed rows outlive the test: empty the trail and reset its head."""
-    AuditEntry.objects.all().delete()
-    ChainHead.objects.update(previous_hash=GENESIS_HASH, last_hash=GENESIS_HASH)
 
 
 @pytest.fixture
@@ -28,7 +23,7 @@ def test_concurrent_appends_keep_one_chain(db):
 
     schema = Tenant.objects.get(slug="hr").schema_name
     with schema_context(schema):
-        forget_trail()
+        tamper("DELETE FROM audit_auditentry")
 
     def append(count: int) -> None:
         with schema_context(schema):
@@ -46,6 +41,6 @@ def test_concurrent_appends_keep_one_chain(db):
     # then
     with schema_context(schema):
         entries = list(AuditEntry.objects.order_by("id"))
-        forget_trail()
+        tamper("DELETE FROM audit_auditentry")
     assert len(entries) == 100
     assert chain_breaks(entries) is None
