@@ -16,6 +16,8 @@ process default) they live in this process's memory.
 
 import logging
 import math
+import threading
+import time
 import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,8 +75,29 @@ def store_unavailable() -> ApiError:
 # --- Limits -------------------------------------------------------------------
 
 
+# Limits are read on every request, so each process keeps them this long;
+# the operator's changes (set_quota, often from another process) apply
+# within that time, at once in the process that made them.
+QUOTA_CACHE_SECONDS = 10.0
+_quotas: dict[object, tuple[float, TenantQuota | None]] = {}
+_quotas_lock = threading.Lock()
+
+
 def quota_for(tenant: Tenant) -> TenantQuota | None:
-    return TenantQuota.objects.filter(tenant=tenant).first()
+    now = time.monotonic()
+    with _quotas_lock:
+        cached = _quotas.get(tenant.id)
+    if cached is not None and now - cached[0] < QUOTA_CACHE_SECONDS:
+        return cached[1]
+    quota = TenantQuota.objects.filter(tenant=tenant).first()
+    with _quotas_lock:
+        _quotas[tenant.id] = (now, quota)
+    return quota
+
+
+def forget_cached_quota(**kwargs: object) -> None:
+    with _quotas_lock:
+        _quotas.clear()
 
 
 def set_quota(tenant: Tenant, **limits: Any) -> TenantQuota:

@@ -77,12 +77,13 @@ def forget_process_state() -> None:
 
     from llm.resilience import reset_breakers
     from tenants.middleware import forget_cached_tenants
-    from tenants.quotas import forget_local_counters
+    from tenants.quotas import forget_cached_quota, forget_local_counters
 
     cache.clear()
     reset_breakers()
     forget_cached_tenants()
     forget_local_counters()
+    forget_cached_quota()
 
 
 @pytest.fixture
