@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection as database
 from django.db import transaction
 from django.http import Http404
 
@@ -121,13 +122,22 @@ def require_owned(kind: DifyObjectKind, dify_id: str, user_id: int) -> None:
 
 def record_owned(user_id: int, objects: Iterable[tuple[DifyObjectKind, str]]) -> None:
     """Remember new Dify objects as this user's; objects already known keep their owner."""
-    rows = [
-        DifyObject(kind=kind, dify_id=dify_id, user_id=user_id)
-        for kind, dify_id in objects
-        if dify_id
-    ]
-    if rows:
-        DifyObject.objects.bulk_create(rows, ignore_conflicts=True)
+    rows = [(kind, dify_id) for kind, dify_id in objects if dify_id]
+    if not rows:
+        return
+    # One statement in autocommit: the ORM's bulk insert opens a transaction
+    # around it, two more round trips on every proxied answer.
+    with database.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO dify_difyobject (kind, dify_id, user_id, created_at) "
+            "SELECT kind, dify_id, %s, now() FROM unnest(%s::text[], %s::text[]) "
+            "AS given(kind, dify_id) ON CONFLICT DO NOTHING",
+            [
+                user_id,
+                [str(kind) for kind, _ in rows],
+                [dify_id for _, dify_id in rows],
+            ],
+        )
 
 
 def forget_owned(kind: DifyObjectKind, dify_id: str) -> None:
