@@ -18,10 +18,10 @@ one process, the real middleware and DRF settings:
     .venv/bin/python bench/governance_overhead.py            # about a minute
     .venv/bin/python bench/governance_overhead.py --quick
 
-Quota check: no quota module exists on this branch yet. The bench times
-whatever `QUOTA_CHECK` below names (a callable taking the request); while it
-is None that component is reported as "not measured" and the end-to-end
-figure leaves it out. Point it at the quota check once it lands.
+Quota check: the requests-per-minute admission every chat entry path makes
+(`tenants.quotas.admit_request`), with a limit set on the bench tenant so
+the counter is really taken: in Redis when REDIS_URL is set, otherwise in
+the process.
 """
 
 import argparse
@@ -42,8 +42,17 @@ USERNAME = "bench-gov-member"
 GOALS = {"added_median_us": 1500.0, "audit_inserts_per_s": 2000.0}
 
 # Import path of the per-request quota check, "module:function", taking the
-# DRF request; None until the quota work is merged.
-QUOTA_CHECK: str | None = None
+# DRF request.
+QUOTA_CHECK: str | None = "bench.governance_overhead:admit_request"
+# High enough never to refuse during the run, so every request is counted.
+BENCH_REQUESTS_PER_MINUTE = 10**9
+
+
+def admit_request(request: Any) -> None:
+    from tenants.context import current_tenant
+    from tenants.quotas import admit_request as admit
+
+    admit(current_tenant())
 
 
 def configure_environment() -> None:
@@ -156,6 +165,9 @@ def bench_tenant() -> tuple[Any, str]:
         # A tenant kept from an earlier run gets this branch's migrations.
         call_command("migrate_schemas", schema_name=tenant.schema_name, verbosity=0)
     membership = add_member(tenant, USERNAME, Role.MEMBER, None)
+    from tenants.quotas import set_quota
+
+    set_quota(tenant, requests_per_minute=BENCH_REQUESTS_PER_MINUTE)
     membership = (
         type(membership).objects.select_related("user", "tenant").get(id=membership.id)
     )
