@@ -4,6 +4,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from llm.base import AnswerGenerator, Passage
+from rag.screening import is_instruction_like
 
 NO_MODEL_NOTICE = (
     "No language model is configured for this tenant, so no model generated this "
@@ -55,13 +56,18 @@ class ExtractiveAnswerGenerator(AnswerGenerator):
         question_words = set(_WORD.findall(question.lower()))
         for passage in passages:
             quote = best_sentences(passage.text, question_words)
+            if not quote:
+                continue  # only text addressed to the assistant: nothing to quote
             yield f'\n\n[{passage.number}] "{quote}" ({passage.title}, page {passage.page})'
 
 
 def best_sentences(text: str, question_words: set[str]) -> str:
     """The passage's sentences that share most words with the question, in order."""
+    # Text that instructs the assistant is data, never an answer to quote.
     sentences = [
-        s.strip() for s in _SENTENCE_END.split(" ".join(text.split())) if s.strip()
+        s.strip()
+        for s in _SENTENCE_END.split(" ".join(text.split()))
+        if s.strip() and not is_instruction_like(s)
     ]
     if not sentences:
         return ""

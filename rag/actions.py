@@ -19,6 +19,7 @@ from rag.embeddings import get_embedding_provider
 from rag.metadata import DocumentMetadata, extract_metadata
 from rag.models import Chunk, Document, DocumentFile, DocumentStatus, KnowledgeBase
 from rag.parsing import UnreadableDocument, parse_document
+from rag.screening import screen
 from rag.stores import VectorEntry, vector_store_for
 from tenants import quotas
 from tenants.context import current_schema, current_tenant
@@ -367,8 +368,17 @@ def _write_chunks(
             for chunk, vector in zip(chunks, built.vectors, strict=True)
         ]
     )
-    Document.objects.filter(id=document.id).update(metadata=built.metadata.as_json())
+    flags = screen([draft.text for draft in built.drafts]).as_flags()
+    Document.objects.filter(id=document.id).update(
+        metadata=built.metadata.as_json(), flags=flags
+    )
     document.metadata = built.metadata.as_json()
+    document.flags = flags
+    if flags:
+        logger.warning(
+            "document.instruction_like_text",
+            extra={"document_id": str(document.id), "sentences": flags[0]["sentences"]},
+        )
     return chunks
 
 

@@ -71,6 +71,9 @@ class Document(models.Model):
     # Read at ingestion from the file name, cover and opening pages (see
     # rag.metadata): subject, organisation, aliases, periods.
     metadata = models.JSONField(default=dict, blank=True)
+    # What ingestion noticed about the content, e.g. text that addresses the
+    # assistant with instructions (see rag.screening).
+    flags = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["created_at"]

@@ -58,5 +58,6 @@ class DocumentSerializer(serializers.ModelSerializer):
             "updated_at",
             "ingested_at",
             "metadata",
+            "flags",
         ]
         read_only_fields = fields

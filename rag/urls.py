@@ -21,4 +21,9 @@ urlpatterns = [
         views.DocumentDetailView.as_view(),
         name="document",
     ),
+    path(
+        "documents/<str:document_id>/file",
+        views.DocumentFileView.as_view(),
+        name="document-file",
+    ),
 ]

@@ -3,23 +3,26 @@
 import mimetypes
 
 from django.db.models import Count
+from django.http import Http404, HttpResponse
+from django.utils.http import content_disposition_header
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.trail import record
 from portal.errors import ApiError
 from rag import actions
 from rag.fetch import get_document, get_knowledge_base
-from rag.models import Document, KnowledgeBase
+from rag.models import Document, DocumentFile, KnowledgeBase
 from rag.serializers import (
     DocumentSerializer,
     KnowledgeBaseCreateSerializer,
     KnowledgeBaseSerializer,
 )
 from tenants.authentication import user_id_of
-from tenants.permissions import KnowledgeAccess
+from tenants.permissions import CanUseKnowledge, KnowledgeAccess
 
 
 class KnowledgeBaseListView(APIView):
@@ -124,6 +127,33 @@ class DocumentDetailView(APIView):
             document, user_id=user_id_of(request), actor=request.user.get_username()
         )
         return Response({"deleted": str(document_id), "chunks_deleted": chunk_count})
+
+
+class DocumentFileView(APIView):
+    """The uploaded bytes, only ever as a download the browser will not render."""
+
+    permission_classes = [IsAuthenticated, CanUseKnowledge]
+
+    def get(self, request: Request, document_id: str) -> HttpResponse:
+        document = get_document(document_id)
+        stored = DocumentFile.objects.filter(document=document).first()
+        if stored is None:
+            raise Http404
+        response = HttpResponse(
+            bytes(stored.content), content_type="application/octet-stream"
+        )
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=document.filename
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        record(
+            "document.download",
+            actor_id=user_id_of(request),
+            actor=request.user.get_username(),
+            details={"document_id": str(document.id), "filename": document.filename},
+        )
+        return response
 
 
 class KnowledgeBaseReindexView(APIView):
