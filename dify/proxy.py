@@ -199,7 +199,8 @@ def chat_streaming(
         hold.close()
         return passthrough(answer, caller.tenant)
 
-    events = _relay_events(caller, answer, state, schema_name, started, hold)
+    upstream = Upstream.of(connection)
+    events = _relay_events(caller, answer, state, schema_name, started, hold, upstream)
     response = StreamingHttpResponse(
         with_log_context(events), content_type="text/event-stream"
     )
@@ -225,6 +226,7 @@ def _relay_events(
     schema_name: str,
     started: float,
     hold: ExitStack,
+    upstream: Upstream,
 ) -> Iterator[bytes]:
     """Yield each event as soon as it is complete; meter the call at the end."""
     pending = b""
@@ -241,11 +243,36 @@ def _relay_events(
         failure = unavailable(DifyUnavailable(isinstance(exc, httpx.TimeoutException)))
         state.failed_status = failure.status_code
         yield _error_event(state, failure)
+    except GeneratorExit:
+        # The client left before the end: Dify would go on generating (and
+        # billing) for nobody, and its usage would never arrive.
+        state.failed_status = CLIENT_CLOSED_REQUEST
+        _stop_task(caller, upstream, state)
+        raise
     finally:
         answer.close()
         with schema_context(schema_name):
             _meter_stream(caller, state, state.failed_status or 200, started)
         hold.close()
+
+
+# The status nginx uses for a request its client abandoned.
+CLIENT_CLOSED_REQUEST = 499
+
+
+def _stop_task(caller: Caller, upstream: Upstream, state: StreamState) -> None:
+    task_id = state.ids.get("task_id")
+    if not task_id:
+        return
+    try:
+        send(
+            upstream,
+            "POST",
+            f"chat-messages/{task_id}/stop",
+            body={"user": actions.dify_user(caller.tenant, caller.user_id)},
+        ).close()
+    except DifyUnavailable:
+        logger.warning("dify.stop_after_disconnect_failed", extra={"task_id": task_id})
 
 
 def _observe(

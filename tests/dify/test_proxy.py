@@ -374,3 +374,26 @@ def test_a_wrong_app_key_is_the_platforms_502_not_the_callers_401(hr, dify, clie
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "dify_auth_failed"
     assert "app-not-the-right-one" not in response.content.decode()
+
+
+def test_a_client_leaving_a_stream_stops_difys_task_and_is_not_a_success(
+    hr, dify, connected, client_for, in_schema
+):
+    # given
+    connected(hr, read_timeout=10)
+    dify.script(Stall(after_events=2, seconds=2))
+    response = chat(client_for(hr, "hr_member"), hr, response_mode="streaming")
+    stream = iter(response.streaming_content)
+    first = json.loads(bytes(next(stream)).split(b"data: ", 1)[1])
+
+    # when: the client goes away and the server closes the body's generator
+    # (closed directly: the test client's close would also end the test's
+    # database connection)
+    response._iterator.close()
+
+    # then
+    assert [task for task, _ in dify.app.stopped] == [first["task_id"]]
+    with in_schema(hr):
+        entry = AuditEntry.objects.filter(action="dify.chat-messages").last()
+    assert entry is not None and entry.outcome == "error"
+    assert entry.details["status"] == 499
