@@ -16,21 +16,20 @@ Serve one by hand with ``python -m tests.fakes.dify --port 18200``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
 import signal
-import socket
-import sys
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.serving import LocalServer, Running
 
 # Behaviours a test can script, one consumed per chat message.
 
@@ -192,26 +191,6 @@ def usage(reply: Reply, answer_words: int) -> dict[str, Any]:
 # HTTP plumbing.
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], fake: FakeDify) -> None:
-        self.fake = fake
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-def _shutdown(connection: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        connection.shutdown(socket.SHUT_RDWR)
-
-
 ROUTES = [
     ("POST", re.compile(r"/v1/chat-messages"), "chat"),
     ("POST", re.compile(r"/v1/chat-messages/(?P<id>[^/]+)/stop"), "stop"),
@@ -228,7 +207,7 @@ ROUTES = [
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    server: _Server
+    server: LocalServer
 
     def setup(self) -> None:
         super().setup()
@@ -511,8 +490,7 @@ class FakeDify:
         self._script: deque[Behaviour] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: Running | None = None
 
     def __enter__(self) -> FakeDify:
         return self.start()
@@ -523,36 +501,23 @@ class FakeDify:
     @property
     def base_url(self) -> str:
         """The service API root, as a tenant admin would enter it."""
-        if self._server is None:
+        if self._running is None:
             raise RuntimeError("FakeDify is not running; call start() first.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self._running.url}/v1"
 
     def start(self) -> FakeDify:
-        if self._server is None:
+        if self._running is None:
             self._stopping.clear()
-            self._server = _Server((self.host, self.port), self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.01},
-                name="fake-dify",
-                daemon=True,
-            )
-            self._thread.start()
+            server = LocalServer((self.host, self.port), _Handler, self)
+            self._running = Running(server, "fake-dify")
         return self
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
+        if self._running is None:
             return
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        with self._server.connections_lock:
-            connections = list(self._server.connections)
-        for connection in connections:
-            _shutdown(connection)
-        self._thread.join()
-        self._server = self._thread = None
+        self._running.stop()
+        self._running = None
 
     def script(self, *behaviours: Behaviour) -> None:
         """Queue behaviours for the next chat messages, in order."""

@@ -18,15 +18,16 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.fakes.serving import LocalServer, Running
 
 LIST_PAGE = 100
 DELETE_LIMIT = 1000
@@ -93,19 +94,6 @@ class Index:
             change()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], fake: FakePinecone) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 ROUTES = [
     ("POST", re.compile(r"/vectors/upsert"), "upsert"),
     ("POST", re.compile(r"/query"), "query"),
@@ -119,7 +107,7 @@ ROUTES = [
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    server: _Server
+    server: LocalServer
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet."""
@@ -176,8 +164,7 @@ class FakePinecone:
         self.calls: list[Call] = []
         self._throttled: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: Running | None = None
 
     def __enter__(self) -> FakePinecone:
         return self.start()
@@ -187,30 +174,21 @@ class FakePinecone:
 
     @property
     def host(self) -> str:
-        if self._server is None:
+        if self._running is None:
             raise RuntimeError("FakePinecone is not running; call start() first.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._running.url
 
     def start(self) -> FakePinecone:
-        if self._server is None:
-            self._server = _Server(("127.0.0.1", 0), self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.01},
-                name="fake-pinecone",
-                daemon=True,
-            )
-            self._thread.start()
+        if self._running is None:
+            server = LocalServer(("127.0.0.1", 0), _Handler, self)
+            self._running = Running(server, "fake-pinecone")
         return self
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
+        if self._running is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-        self._server = self._thread = None
+        self._running.stop()
+        self._running = None
 
     def reset(self) -> None:
         with self._lock:

@@ -16,12 +16,9 @@ Serve one by hand with ``python -m tests.fakes.providers --port 18100``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
 import signal
-import socket
-import sys
 import threading
 import time
 import uuid
@@ -29,9 +26,11 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import SplitResult, parse_qsl, urlsplit
+
+from tests.fakes.serving import LocalServer, Running, shutdown_socket
 
 PROVIDERS = ("openai", "anthropic", "gemini")
 OPENAI_MODELS = ("gpt-x", "gpt-x-mini")
@@ -542,40 +541,11 @@ def route(path: str) -> tuple[Wire, re.Match[str]] | None:
 # HTTP plumbing.
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # Idle keep-alive connections would otherwise make server_close() wait.
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], fake: FakeProviders) -> None:
-        self.fake = fake
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hang up mid-stream or mid-read on purpose (timeouts, a
-        # stream closed after [DONE]); only unexpected failures are printed.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            connections = list(self.connections)
-        for connection in connections:
-            _shutdown(connection)
-
-
-def _shutdown(connection: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        connection.shutdown(socket.SHUT_RDWR)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Small SSE writes must not wait for the client's delayed ACK.
     disable_nagle_algorithm = True
-    server: _Server
+    server: LocalServer
 
     def setup(self) -> None:
         super().setup()
@@ -750,7 +720,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def drop(self) -> None:
         self.close_connection = True
-        _shutdown(self.connection)
+        shutdown_socket(self.connection)
 
 
 # The public entry point.
@@ -766,8 +736,7 @@ class FakeProviders:
         self._scripts: dict[str, deque[Behaviour]] = {p: deque() for p in PROVIDERS}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: Running | None = None
 
     def __enter__(self) -> FakeProviders:
         return self.start()
@@ -777,36 +746,26 @@ class FakeProviders:
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
+        if self._running is None:
             raise RuntimeError("FakeProviders is not running; call start() first.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._running.url
 
     def start(self) -> FakeProviders:
-        if self._server is not None:
+        if self._running is not None:
             return self
 
         self._stopping.clear()
-        self._server = _Server((self.host, self.port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="fake-providers",
-            daemon=True,
-        )
-        self._thread.start()
+        server = LocalServer((self.host, self.port), _Handler, self)
+        self._running = Running(server, "fake-providers")
         return self
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
+        if self._running is None:
             return
 
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._server.close_connections()
-        self._thread.join()
-        self._server = self._thread = None
+        self._running.stop()
+        self._running = None
 
     def script(self, provider: str, *behaviours: Behaviour) -> None:
         """Queue behaviours for the next requests to this provider, in order."""
