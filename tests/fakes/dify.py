@@ -25,11 +25,10 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.serving import LocalServer, Running
+from tests.fakes.serving import LocalHandler, LocalServer, Running
 
 # Behaviours a test can script, one consumed per chat message.
 
@@ -204,24 +203,7 @@ ROUTES = [
 ]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: LocalServer
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: tests and benchmarks own stderr."""
-
+class _Handler(LocalHandler):
     def do_GET(self) -> None:
         self.dispatch()
 

@@ -23,11 +23,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.fakes.serving import LocalServer, Running
+from tests.fakes.serving import LocalHandler, LocalServer, Running
 
 LIST_PAGE = 100
 DELETE_LIMIT = 1000
@@ -104,14 +103,7 @@ ROUTES = [
 ]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: LocalServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet."""
-
+class _Handler(LocalHandler):
     def do_GET(self) -> None:
         self.dispatch()
 

@@ -26,11 +26,10 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from tests.fakes.serving import LocalServer, Running, shutdown_socket
+from tests.fakes.serving import LocalHandler, LocalServer, Running, shutdown_socket
 
 PROVIDERS = ("openai", "anthropic", "gemini")
 OPENAI_MODELS = ("gpt-x", "gpt-x-mini")
@@ -541,25 +540,7 @@ def route(path: str) -> tuple[Wire, re.Match[str]] | None:
 # HTTP plumbing.
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Small SSE writes must not wait for the client's delayed ACK.
-    disable_nagle_algorithm = True
-    server: LocalServer
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: tests and benchmarks own stderr."""
-
+class _Handler(LocalHandler):
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         self.read_body()

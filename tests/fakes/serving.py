@@ -70,3 +70,25 @@ class Running:
 def shutdown_socket(connection: socket.socket) -> None:
     with contextlib.suppress(OSError):
         connection.shutdown(socket.SHUT_RDWR)
+
+
+class LocalHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, registered with its server so stop() can end it."""
+
+    protocol_version = "HTTP/1.1"
+    # Small SSE writes must not wait for the client's delayed ACK.
+    disable_nagle_algorithm = True
+    server: LocalServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: tests and benchmarks own stderr."""
