@@ -97,7 +97,7 @@ CONTENT_TYPES = {".pdf": "application/pdf", ".md": "text/markdown"}
 
 TOP_K = 10
 LATENCY_PASSES = 3
-MISS_CUTOFF = 5  # a question is a miss without a relevant chunk in the top 5
+MISS_CUTOFF = 5  # by default a miss has no relevant chunk in the top 5
 
 GOAL_P95_MS = 50.0
 # (corpus, score label, measure, at least): the retrieval-quality issue's goals.
@@ -544,6 +544,21 @@ def ingest(tenant: Tenant, corpus: Corpus) -> tuple[KnowledgeBase, Ingestion]:
     return knowledge_base, summarise_ingestion(len(incoming), documents, seconds)
 
 
+def earlier_ingestion(corpus: Corpus) -> tuple[Tenant, KnowledgeBase, Ingestion]:
+    from django_tenants.utils import schema_context
+
+    from rag.models import Document, KnowledgeBase
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.filter(slug=f"bench-{corpus.key}").first()
+    if tenant is None:
+        raise SystemExit(f"--reuse: no tenant bench-{corpus.key}; run once without it")
+    with schema_context(tenant.schema_name):
+        knowledge_base = KnowledgeBase.objects.get(name=corpus.key)
+        documents = list(Document.objects.filter(knowledge_base=knowledge_base))
+    return tenant, knowledge_base, summarise_ingestion(len(documents), documents, 0.0)
+
+
 def summarise_ingestion(
     files: int, documents: Sequence[Document], seconds: float
 ) -> Ingestion:
@@ -562,8 +577,8 @@ def summarise_ingestion(
         pages=pages,
         chunks=chunks,
         seconds=seconds,
-        pages_per_second=pages / seconds,
-        chunks_per_second=chunks / seconds,
+        pages_per_second=pages / seconds if seconds else 0.0,
+        chunks_per_second=chunks / seconds if seconds else 0.0,
         failures=failures,
     )
 
@@ -718,6 +733,7 @@ class CorpusReport:
     latency: Latency
     load_average: float  # 1-minute, right after the timed passes
     miss_level: str
+    miss_at: int
     misses: list[Miss]
     notes: list[str]
     refused: float | None  # share of the refusal questions answered "not found"
@@ -739,9 +755,14 @@ def analyze_chunks(tenant: Tenant) -> None:
         cursor.execute("ANALYZE rag_chunk")
 
 
-def run_corpus(corpus: Corpus, baseline: Any, model: Any) -> CorpusReport:
-    tenant = fresh_tenant(corpus.key)
-    knowledge_base, ingestion = ingest(tenant, corpus)
+def run_corpus(
+    corpus: Corpus, baseline: Any, model: Any, reuse: bool, miss_at: int
+) -> CorpusReport:
+    if reuse:
+        tenant, knowledge_base, ingestion = earlier_ingestion(corpus)
+    else:
+        tenant = fresh_tenant(corpus.key)
+        knowledge_base, ingestion = ingest(tenant, corpus)
     analyze_chunks(tenant)
     rankings, latency = search_all(tenant, knowledge_base, corpus.questions)
     refused = refusal_share(tenant, knowledge_base, corpus.refusals)
@@ -757,7 +778,8 @@ def run_corpus(corpus: Corpus, baseline: Any, model: Any) -> CorpusReport:
         latency=latency,
         load_average=os.getloadavg()[0],
         miss_level=miss_level,
-        misses=find_misses(corpus.questions, rankings, miss_level),
+        miss_at=miss_at,
+        misses=find_misses(corpus.questions, rankings, miss_level, miss_at),
         notes=corpus.notes,
         refused=refused,
         wrongly_refused=sum(not r for r in rankings) / len(rankings),
@@ -802,14 +824,17 @@ def score_level(
 
 
 def find_misses(
-    questions: Sequence[Question], rankings: Sequence[list[Passage]], level: str
+    questions: Sequence[Question],
+    rankings: Sequence[list[Passage]],
+    level: str,
+    cutoff: int,
 ) -> list[Miss]:
     misses = []
     for question, ranking in zip(questions, rankings, strict=True):
         if level not in question.rules:
             continue
         rank = first_relevant_rank(ranking, question.rules[level])
-        if rank is None or rank > MISS_CUTOFF:
+        if rank is None or rank > cutoff:
             top3 = [describe(passage) for passage in ranking[:3]]
             misses.append(Miss(question.text, question.want, top3))
     return misses
@@ -942,7 +967,7 @@ def print_latency(report: CorpusReport) -> None:
 
 def print_misses(report: CorpusReport, limit: int) -> None:
     print(
-        f"  misses at hit@{MISS_CUTOFF}, {report.miss_level} level: "
+        f"  misses at hit@{report.miss_at}, {report.miss_level} level: "
         f"{len(report.misses)} (showing up to {limit})"
     )
     for miss in report.misses[:limit]:
@@ -1006,6 +1031,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--misses", type=int, default=0, help="print up to N misses per corpus"
+    )
+    parser.add_argument(
+        "--miss-at",
+        type=int,
+        default=MISS_CUTOFF,
+        help="a question is a miss without a relevant chunk in its top K "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="search the tenants an earlier run left instead of ingesting again "
+        "(to compare search-time changes; the ingestion figures are then those "
+        "stored with the documents)",
     )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument(
@@ -1075,7 +1114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     reports = []
     for corpus in corpora:
         print(f"{corpus.key}: ingesting {len(corpus.files)} files", file=sys.stderr)
-        reports.append(run_corpus(corpus, baseline, model))
+        reports.append(run_corpus(corpus, baseline, model, args.reuse, args.miss_at))
         print_report(reports[-1], args.misses)
         sys.stdout.flush()
     goals = check_goals(reports)
