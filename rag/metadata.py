@@ -69,6 +69,15 @@ _LEGAL_NAME = re.compile(
 _TICKER_ROW = re.compile(r"par value[^\n]*?\s([A-Z]{1,5})\s+(?:The\s+)?\w+")
 _UPPER_TOKEN = re.compile(r"\b[A-Z]{2,5}\b")
 _BRAND_LINE = re.compile(r"^#*\s*\**(Brand|Manufacturer|Company)\**\s*:?\s*$", re.I)
+_CATEGORY_LINE = re.compile(r"^#*\s*\**(Category|Product\s+type)\**\s*:?\s*$", re.I)
+# "- **Rainfly Waterproof Rating**: 2000mm", "**Weight:** 6lbs", "Capacity: 4 people"
+_SPECIFICATION = re.compile(
+    r"^\s*(?:[-*•]\s+)?\**([A-Za-z][A-Za-z ()/&-]{1,48}?)\s*(?::\**|\**:)\s*\**\s*"
+    r"(.*\d.*?)\s*$",
+    re.MULTILINE,
+)
+MAX_SPECIFICATION_WORDS = 5
+MAX_SPECIFICATIONS = 80
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,10 @@ class DocumentMetadata:
     aliases: list[str] = field(default_factory=list)  # ticker symbols
     periods: list[Period] = field(default_factory=list)
     period_end: date | None = None
+    category: str = ""  # "Tents", from a Category heading or line
+    # Measured properties ("Rainfly Waterproof Rating" -> "2000mm") from a
+    # spec sheet's "Name: value" lines, so products can be compared by them.
+    specifications: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -106,6 +119,8 @@ class DocumentMetadata:
             aliases=list(data.get("aliases", [])),
             periods=[Period(**period) for period in data.get("periods", [])],
             period_end=date.fromisoformat(end) if end else None,
+            category=data.get("category", ""),
+            specifications=dict(data.get("specifications", {})),
         )
 
     def period_label(self) -> str:
@@ -121,7 +136,23 @@ def extract_metadata(filename: str, document: ParsedDocument) -> DocumentMetadat
         aliases=_aliases(filename, opening),
         periods=_periods(filename, opening, period_end),
         period_end=period_end,
+        category=_line_after(opening, _CATEGORY_LINE),
+        specifications=_specifications(document),
     )
+
+
+def _specifications(document: ParsedDocument) -> dict[str, str]:
+    """The first value of each short "Name: value" line that holds a number."""
+    found: dict[str, str] = {}
+    for section in document.sections:
+        for match in _SPECIFICATION.finditer(section.text):
+            name = " ".join(match.group(1).split())
+            if len(name.split()) > MAX_SPECIFICATION_WORDS:
+                continue
+            found.setdefault(name, match.group(2).strip(" *")[:120])
+            if len(found) >= MAX_SPECIFICATIONS:
+                return found
+    return found
 
 
 def _opening_text(document: ParsedDocument) -> str:

@@ -55,6 +55,31 @@ _ORDINAL_QUARTER = re.compile(
     re.I,
 )
 _LATEST = re.compile(r"\b(latest|most\s+recent|newest|current\s+quarter)\b", re.I)
+# "Which tent is the most waterproof?": compare documents by a specification.
+_SUPERLATIVES = {
+    **dict.fromkeys(
+        ["most", "highest", "largest", "biggest", "greatest", "maximum"], max
+    ),
+    **dict.fromkeys(["least", "lowest", "smallest", "minimum", "fewest"], min),
+    "heaviest": max,
+    "lightest": min,
+    "tallest": max,
+    "longest": max,
+    "shortest": min,
+    "widest": max,
+    "narrowest": min,
+}
+# The measure an adjective of size compares by.
+_MEASURED_BY = {
+    "heaviest": "weight",
+    "lightest": "weight",
+    "tallest": "height",
+    "longest": "length",
+    "shortest": "length",
+    "widest": "width",
+    "narrowest": "width",
+}
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -93,6 +118,9 @@ class QueryPlan:
     # The question without the words that named its documents: within the
     # chosen documents those words match every passage and rank none.
     focus: str = ""
+    # For "which tent is the most waterproof?": the document whose
+    # specification wins the comparison, and that specification's name.
+    leader: tuple[uuid.UUID, str] | None = None
 
 
 def words_of(text: str) -> list[str]:
@@ -108,7 +136,12 @@ def plan_query(question: str, catalogue: Sequence[CatalogueEntry]) -> QueryPlan:
     candidates = named or list(catalogue)
     period_label, dated = _apply_period(question, candidates)
     narrowed = dated if dated is not None else candidates
-    if named is None and dated is None:
+    comparison = compare_by_specification(question, narrowed if named else catalogue)
+    if comparison is not None:
+        narrowed, leader = comparison
+    else:
+        leader = None
+    if named is None and dated is None and comparison is None:
         document_ids = None
     else:
         document_ids = frozenset(entry.document_id for entry in narrowed)
@@ -121,7 +154,91 @@ def plan_query(question: str, catalogue: Sequence[CatalogueEntry]) -> QueryPlan:
         unknown_names=unknown_names(question, catalogue),
         period=period_label,
         focus=focus,
+        leader=leader,
     )
+
+
+def compare_by_specification(
+    question: str, candidates: Sequence[CatalogueEntry]
+) -> tuple[list[CatalogueEntry], tuple[uuid.UUID, str]] | None:
+    """Documents compared, and the one whose specification wins, or None.
+
+    Applies to a superlative question ("most", "lightest") over documents of
+    one category the question names ("tent" for Tents), or over the
+    documents it names, compared by the specification whose name shares a
+    word with the question (or the measure the adjective implies). Values
+    are compared by their first number; units are assumed to agree.
+    """
+    words = {_singular(word) for word in words_of(question)}
+    superlatives = [word for word in words_of(question) if word in _SUPERLATIVES]
+    if not superlatives:
+        return None
+    compared = _same_category(words, candidates) if len(candidates) > 2 else candidates
+    if len(compared) < 2:
+        return None
+
+    asked = words - _FUNCTION_WORDS - set(superlatives)
+    asked |= {_MEASURED_BY[word] for word in superlatives if word in _MEASURED_BY}
+    name = _specification_asked(asked, compared)
+    if name is None:
+        return None
+    values = {
+        entry.document_id: value
+        for entry in compared
+        if (value := _first_number(entry.metadata.specifications.get(name, "")))
+        is not None
+    }
+    if len(values) < 2:
+        return None
+    choose = _SUPERLATIVES[superlatives[0]]
+    winner = choose(values, key=lambda document_id: values[document_id])
+    return list(compared), (winner, name)
+
+
+def _same_category(
+    words: set[str], catalogue: Sequence[CatalogueEntry]
+) -> list[CatalogueEntry]:
+    """The documents whose category the question names, most words first."""
+    overlap = {
+        entry.document_id: len(words & _category_words(entry)) for entry in catalogue
+    }
+    best = max(overlap.values(), default=0)
+    if best == 0:
+        return []
+    return [entry for entry in catalogue if overlap[entry.document_id] == best]
+
+
+def _category_words(entry: CatalogueEntry) -> set[str]:
+    return {_singular(word) for word in words_of(entry.metadata.category)}
+
+
+def _specification_asked(
+    asked: set[str], compared: Sequence[CatalogueEntry]
+) -> str | None:
+    """The specification name sharing most words with the question."""
+    held: dict[str, int] = {}
+    for entry in compared:
+        for name in entry.metadata.specifications:
+            held[name] = held.get(name, 0) + 1
+    scored = []
+    for name, holders in held.items():
+        shared = len({_singular(word) for word in words_of(name)} & asked)
+        if shared and holders >= 2:
+            scored.append((shared, holders, -len(name), name))
+    return max(scored)[3] if scored else None
+
+
+def _first_number(value: str) -> float | None:
+    match = _NUMBER.search(value)
+    return float(match.group().replace(",", "")) if match else None
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
 
 
 def without_words(question: str, names: set[str]) -> str:

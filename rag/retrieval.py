@@ -17,7 +17,8 @@ from rag.metadata import DocumentMetadata
 from rag.models import Chunk, Document, DocumentStatus, KnowledgeBase, chunks_in
 from rag.query import CatalogueEntry, QueryPlan, plan_query
 from rag.rerank import Candidate, configured_reranker
-from rag.stores import SearchScope, vector_store_for
+from rag.spelling import Correction, DocumentKey, correct_spelling
+from rag.stores import SearchScope, VectorMatch, vector_store_for
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class SearchOutcome:
     # Why nothing relevant was found ("" when something was); the answer then
     # says so and cites nothing rather than quote the least bad passage.
     not_found: str = ""
+    # Misspelt words searched as the documents spell them.
+    corrections: tuple[Correction, ...] = ()
 
 
 def hybrid_search(
@@ -75,7 +78,9 @@ def search_knowledge(
     candidates = settings.RAG["CANDIDATES_PER_METHOD"]
 
     generations = live_generations(knowledge_base_ids)
-    plan = plan_query(query, load_catalogue(generations))
+    catalogue, keys = load_catalogue(generations)
+    query, corrections = correct_spelling(query, keys)
+    plan = plan_query(query, catalogue)
     scope = SearchScope(generations, plan.document_ids)
     # The query is embedded on another thread (torch releases the GIL) while
     # this one runs the full-text search.
@@ -90,12 +95,17 @@ def search_knowledge(
         [[match.chunk_id for match in vector_matches], lexical_ids],
         k=settings.RAG["RRF_K"],
     )
+    fused = keep_clear_winner_first(fused, vector_matches)
     ranked = _load_chunks(fused[: max(top_k, settings.RAG["RERANK_DEPTH"])], similarity)
     ranked = rerank(plan.focus, ranked)
     if plan.diversify:
         ranked = best_of_each_document(ranked)
+    if plan.leader is not None:
+        ranked = leader_first(ranked, plan.leader, scope, similarity)
     chunks = ranked[:top_k]
-    return SearchOutcome(chunks, plan, not_found_reason(plan, chunks))
+    return SearchOutcome(
+        chunks, plan, not_found_reason(plan, chunks), tuple(corrections)
+    )
 
 
 def live_generations(knowledge_base_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -103,14 +113,20 @@ def live_generations(knowledge_base_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID,
     return dict(rows.values_list("id", "generation"))
 
 
-def load_catalogue(generations: dict[uuid.UUID, int]) -> list[CatalogueEntry]:
+def load_catalogue(
+    generations: dict[uuid.UUID, int],
+) -> tuple[list[CatalogueEntry], list[DocumentKey]]:
+    """The searchable documents, and each one's live index generation."""
     rows = Document.objects.filter(
         knowledge_base_id__in=list(generations), status=DocumentStatus.READY
-    ).values_list("id", "title", "filename", "metadata")
-    return [
-        CatalogueEntry(pk, title, filename, DocumentMetadata.from_json(metadata))
-        for pk, title, filename, metadata in rows
-    ]
+    ).values_list("id", "title", "filename", "metadata", "knowledge_base_id")
+    catalogue, keys = [], []
+    for pk, title, filename, metadata, knowledge_base_id in rows:
+        catalogue.append(
+            CatalogueEntry(pk, title, filename, DocumentMetadata.from_json(metadata))
+        )
+        keys.append((pk, generations[knowledge_base_id]))
+    return catalogue, keys
 
 
 def rerank(query: str, ranked: list[RetrievedChunk]) -> list[RetrievedChunk]:
@@ -143,6 +159,28 @@ def best_of_each_document(ranked: list[RetrievedChunk]) -> list[RetrievedChunk]:
         (rest if chunk.document_id in seen else firsts).append(chunk)
         seen.add(chunk.document_id)
     return firsts + rest
+
+
+def leader_first(
+    ranked: list[RetrievedChunk],
+    leader: tuple[uuid.UUID, str],
+    scope: SearchScope,
+    similarity: dict[int, float],
+) -> list[RetrievedChunk]:
+    """Put the passage stating the winning document's specification first."""
+    document_id, specification = leader
+    stating = (
+        Chunk.objects.filter(chunks_in(scope), document_id=document_id)
+        .filter(text__icontains=specification)
+        .order_by("ordinal")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if stating is None:
+        return ranked
+    top = ranked[0].score if ranked else 0.0
+    first = _load_chunks([(stating, top)], similarity)
+    return first + [chunk for chunk in ranked if chunk.chunk_id != stating]
 
 
 def not_found_reason(plan: QueryPlan, chunks: Sequence[RetrievedChunk]) -> str:
@@ -196,6 +234,26 @@ def reciprocal_rank_fusion(
         for rank, chunk_id in enumerate(ranking, start=1):
             scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def keep_clear_winner_first(
+    fused: list[tuple[int, float]], vector_matches: Sequence[VectorMatch]
+) -> list[tuple[int, float]]:
+    """Put the dense search's best passage first when it is clearly the best.
+
+    Rank fusion sees only positions: a passage far ahead of every other by
+    meaning ("price $110" for "how much does it cost") loses to one that is
+    second by meaning and first by a shared word ("cost" in a return policy).
+    A lead in cosine similarity is evidence the positions throw away.
+    """
+    if len(vector_matches) < 2:
+        return fused
+    best, runner_up = vector_matches[0], vector_matches[1]
+    if best.similarity - runner_up.similarity < settings.RAG["CLEAR_WINNER_MARGIN"]:
+        return fused
+    top = fused[0][1] if fused else 0.0
+    winner = [(best.chunk_id, top)]
+    return winner + [item for item in fused if item[0] != best.chunk_id]
 
 
 def _load_chunks(

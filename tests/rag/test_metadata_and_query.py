@@ -126,3 +126,79 @@ def test_company_with_no_documents_is_an_unknown_name():
 
     assert plan.unknown_names == ("Northwind", "Traders")
     assert not plan.named
+
+
+SPEC_SHEET = """# Product 7
+Fabrikam Ridge Tent, price $300
+
+## Category
+Tents
+
+## Technical Specs
+- **Capacity**: 4-person
+- **Rainfly Waterproof Rating**: 2500mm
+- **Weight:** 14 lbs
+- **Customer Support Phone**: +1-800-555-0100
+- Do not store the tent wet: mildew damages the fabric within 2 days of storage.
+"""
+
+
+def spec_sheet(name: str, category: str, **specifications: str) -> CatalogueEntry:
+    metadata = DocumentMetadata(
+        subject=name, category=category, specifications=specifications
+    )
+    return CatalogueEntry(uuid.uuid4(), name, f"{name}.md", metadata)
+
+
+def test_spec_sheet_gives_category_and_measured_specifications():
+    document = ParsedDocument(
+        title="Product 7", page_count=1, sections=[Section(SPEC_SHEET, 1, "")]
+    )
+
+    metadata = extract_metadata("product_7.md", document)
+
+    assert metadata.category == "Tents"
+    assert metadata.specifications["Rainfly Waterproof Rating"] == "2500mm"
+    assert metadata.specifications["Weight"] == "14 lbs"
+    # A sentence with a number is not a specification.
+    assert not any("store" in name.lower() for name in metadata.specifications)
+
+
+def test_superlative_question_is_answered_by_the_winning_specification():
+    # given
+    ridge = spec_sheet(
+        "Ridge Tent",
+        "Tents",
+        **{"Rainfly Waterproof Rating": "2500mm", "Weight": "14 lbs"},
+    )
+    dome = spec_sheet(
+        "Dome Tent",
+        "Tents",
+        **{"Rainfly Waterproof Rating": "4000mm", "Weight": "9 lbs"},
+    )
+    summit = spec_sheet("Summit Pack", "Backpacks", Weight="3 lbs")
+
+    # when
+    wettest = plan_query("Which tent is the most waterproof?", [ridge, dome, summit])
+    lightest = plan_query("What is the lightest tent?", [ridge, dome, summit])
+
+    # then
+    assert wettest.leader == (dome.document_id, "Rainfly Waterproof Rating")
+    assert wettest.document_ids == {ridge.document_id, dome.document_id}
+    assert wettest.diversify
+    # The adjective names its measure, and the lightest pack is not a tent.
+    assert lightest.leader == (dome.document_id, "Weight")
+
+
+def test_superlative_without_a_comparable_specification_is_a_plain_search():
+    ridge = spec_sheet("Ridge Tent", "Tents", Weight="14 lbs")
+    dome = spec_sheet("Dome Tent", "Tents", Weight="9 lbs")
+    q1 = filing("2024 Q1 CWGT", date(2024, 3, 30), 1)
+
+    assert (
+        plan_query("Which tent is the most comfortable?", [ridge, dome]).leader is None
+    )
+    assert (
+        plan_query("What is the most important feature?", [ridge, dome]).leader is None
+    )
+    assert plan_query("What did the most recent filing report?", [q1]).leader is None

@@ -1,4 +1,4 @@
-"""Second-stage rerankers reorder candidates without a model download."""
+"""Second-stage rerankers and fusion rules reorder candidates without a model download."""
 
 import pytest
 
@@ -9,6 +9,8 @@ from rag.rerank import (
     configured_reranker,
     parse_rerank_response,
 )
+from rag.retrieval import keep_clear_winner_first, reciprocal_rank_fusion
+from rag.stores import VectorMatch
 
 
 def candidates() -> list[Candidate]:
@@ -86,3 +88,26 @@ def test_setting_chooses_the_reranker(settings, choice, expected):
     reranker = configured_reranker()
 
     assert reranker is None if expected is None else isinstance(reranker, expected)
+
+
+def test_clear_dense_winner_stays_first_after_fusion(settings):
+    # given: chunk 7 leads by meaning; chunk 3 is second by meaning but first
+    # by a shared word, so rank fusion alone puts it first
+    settings.RAG = {**settings.RAG, "CLEAR_WINNER_MARGIN": 0.04}
+    dense = [VectorMatch(7, 0.62), VectorMatch(3, 0.50), VectorMatch(5, 0.49)]
+    fused = reciprocal_rank_fusion([[7, 3, 5], [3, 5]])
+
+    # when
+    kept = keep_clear_winner_first(fused, dense)
+
+    # then
+    assert fused[0][0] == 3
+    assert [chunk_id for chunk_id, _ in kept] == [7, 3, 5]
+
+
+def test_close_dense_scores_leave_the_fused_order(settings):
+    settings.RAG = {**settings.RAG, "CLEAR_WINNER_MARGIN": 0.04}
+    dense = [VectorMatch(7, 0.52), VectorMatch(3, 0.50)]
+    fused = reciprocal_rank_fusion([[7, 3], [3]])
+
+    assert keep_clear_winner_first(fused, dense) == fused
