@@ -40,6 +40,20 @@ AMOUNT_WORDS = frozenset(
 )
 _FIGURE = re.compile(r"\d")
 MAX_QUOTE_CHARS = 500
+# Headings name a passage; they answer nothing and read badly inside a quote.
+_HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
+# List items and table rows are quoted whole; a table's rule row never.
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+|^\s*\|")
+_TABLE_RULE = re.compile(r"^[\s|:-]+$")
+_NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)]\s+")
+_EMPHASIS = re.compile(r"\*\*|__")
+# "How do I reset it?" is answered by the numbered steps, not the sentence
+# that happens to share most words with it.
+_ASKS_FOR_STEPS = re.compile(
+    r"^\s*how\s+(?:do|can|should|would)\s+(?:i|we|you|one)\b|\bhow\s+to\b|"
+    r"\b(?:steps?|procedure)\b",
+    re.IGNORECASE,
+)
 
 
 class ExtractiveAnswerGenerator(AnswerGenerator):
@@ -54,21 +68,42 @@ class ExtractiveAnswerGenerator(AnswerGenerator):
 
         yield NO_MODEL_NOTICE
         question_words = set(_WORD.findall(question.lower()))
+        wants_steps = bool(_ASKS_FOR_STEPS.search(question))
         for passage in passages:
-            quote = best_sentences(passage.text, question_words)
+            quote = (wants_steps and numbered_steps(passage.text)) or best_sentences(
+                passage.text, question_words
+            )
             if not quote:
                 continue  # only text addressed to the assistant: nothing to quote
             yield f'\n\n[{passage.number}] "{quote}" ({passage.title}, page {passage.page})'
 
 
+def quotable_units(text: str) -> list[str]:
+    """Sentences and list items of a passage, without headings or emphasis marks.
+
+    Text that instructs the assistant is data, never an answer to quote.
+    """
+    units = []
+    for line in text.splitlines():
+        if not line.strip() or _HEADING_LINE.match(line) or _TABLE_RULE.match(line):
+            continue
+        line = " ".join(_EMPHASIS.sub("", line).split())
+        parts = [line] if _LIST_ITEM.match(line) else _SENTENCE_END.split(line)
+        units.extend(part for part in parts if part and not is_instruction_like(part))
+    return units
+
+
+def numbered_steps(text: str) -> str:
+    """The passage's numbered list items in order, when it has two or more."""
+    steps = [unit for unit in quotable_units(text) if _NUMBERED_ITEM.match(unit)]
+    if len(steps) < 2:
+        return ""
+    return _shortened(" ".join(steps))
+
+
 def best_sentences(text: str, question_words: set[str]) -> str:
     """The passage's sentences that share most words with the question, in order."""
-    # Text that instructs the assistant is data, never an answer to quote.
-    sentences = [
-        s.strip()
-        for s in _SENTENCE_END.split(" ".join(text.split()))
-        if s.strip() and not is_instruction_like(s)
-    ]
+    sentences = quotable_units(text)
     if not sentences:
         return ""
 
@@ -82,7 +117,10 @@ def best_sentences(text: str, question_words: set[str]) -> str:
 
     ranked = sorted(range(len(sentences)), key=lambda i: (-overlap(i), i))
     chosen = sorted(ranked[:SENTENCES_PER_PASSAGE])
-    quote = " ".join(sentences[i] for i in chosen)
+    return _shortened(" ".join(sentences[i] for i in chosen))
+
+
+def _shortened(quote: str) -> str:
     if len(quote) > MAX_QUOTE_CHARS:
         quote = quote[: MAX_QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
     return quote

@@ -233,3 +233,25 @@ def test_malformed_json_is_a_clear_400(hr, client_for):
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_how_to_question_is_answered_with_the_numbered_steps(support, client_for):
+    # given
+    upload_samples(
+        client_for(support, "support_admin"),
+        support,
+        ["nimbus3-router-troubleshooting.md"],
+    )
+
+    # when
+    response = ask(
+        client_for(support, "support_member"),
+        support,
+        "How do I factory reset the Nimbus 3 router?",
+    )
+
+    # then
+    answer = response.json()["answer"]
+    assert "hold the button for 12 seconds" in answer
+    assert "1. Leave the router switched on." in answer
+    assert "##" not in answer and "**" not in answer
