@@ -83,7 +83,7 @@ def quotable_units(text: str) -> list[str]:
 
     Text that instructs the assistant is data, never an answer to quote.
     """
-    units = []
+    units: list[str] = []
     for line in text.splitlines():
         if not line.strip() or _HEADING_LINE.match(line) or _TABLE_RULE.match(line):
             continue
