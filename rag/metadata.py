@@ -70,13 +70,15 @@ _TICKER_ROW = re.compile(r"par value[^\n]*?\s([A-Z]{1,5})\s+(?:The\s+)?\w+")
 _UPPER_TOKEN = re.compile(r"\b[A-Z]{2,5}\b")
 _BRAND_LINE = re.compile(r"^#*\s*\**(Brand|Manufacturer|Company)\**\s*:?\s*$", re.I)
 _CATEGORY_LINE = re.compile(r"^#*\s*\**(Category|Product\s+type)\**\s*:?\s*$", re.I)
-# "- **Rainfly Waterproof Rating**: 2000mm", "**Weight:** 6lbs", "Capacity: 4 people"
+# "- **Rainfly Waterproof Rating**: 2000mm", "**Weight:** 6lbs", "Capacity: 4 people".
+# Read one line at a time, and only short lines, so no input can make the
+# pattern backtrack for long.
 _SPECIFICATION = re.compile(
-    r"^\s*(?:[-*•]\s+)?\**([A-Za-z][A-Za-z ()/&-]{1,48}?)\s*(?::\**|\**:)\s*\**\s*"
-    r"(.*\d.*?)\s*$",
-    re.MULTILINE,
+    r"^[ \t]*(?:[-*•][ \t]+)?\**([A-Za-z][A-Za-z ()/&-]{0,47}?)[ \t]*(?::\**|\**:)(.*)$"
 )
+MAX_SPECIFICATION_LINE = 200
 MAX_SPECIFICATION_WORDS = 5
+_DIGIT = re.compile(r"\d")
 MAX_SPECIFICATIONS = 80
 
 
@@ -145,11 +147,17 @@ def _specifications(document: ParsedDocument) -> dict[str, str]:
     """The first value of each short "Name: value" line that holds a number."""
     found: dict[str, str] = {}
     for section in document.sections:
-        for match in _SPECIFICATION.finditer(section.text):
-            name = " ".join(match.group(1).split())
-            if len(name.split()) > MAX_SPECIFICATION_WORDS:
+        for line in section.text.splitlines():
+            if len(line) > MAX_SPECIFICATION_LINE:
                 continue
-            found.setdefault(name, match.group(2).strip(" *")[:120])
+            match = _SPECIFICATION.match(line)
+            if match is None:
+                continue
+            name = " ".join(match.group(1).split())
+            value = match.group(2).strip(" \t*")
+            if len(name.split()) > MAX_SPECIFICATION_WORDS or not _DIGIT.search(value):
+                continue
+            found.setdefault(name, value[:120])
             if len(found) >= MAX_SPECIFICATIONS:
                 return found
     return found

@@ -79,7 +79,13 @@ _MEASURED_BY = {
     "widest": "width",
     "narrowest": "width",
 }
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+# Words after a superlative that may name what it compares.
+SUPERLATIVE_REACH = 3
+_MEASURED = re.compile(
+    r"([-−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[-−]?\d+(?:[.,]\d+)?)"
+    r"\s*-?\s*(°\s*[A-Za-z]|[^\W\d_]+)?"
+)
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,11 @@ def plan_query(question: str, catalogue: Sequence[CatalogueEntry]) -> QueryPlan:
     candidates = named or list(catalogue)
     period_label, dated = _apply_period(question, candidates)
     narrowed = dated if dated is not None else candidates
-    comparison = compare_by_specification(question, narrowed if named else catalogue)
+    comparison = compare_by_specification(
+        question,
+        narrowed if named is not None or dated is not None else catalogue,
+        named=named is not None,
+    )
     if comparison is not None:
         narrowed, leader = comparison
     else:
@@ -159,40 +169,70 @@ def plan_query(question: str, catalogue: Sequence[CatalogueEntry]) -> QueryPlan:
 
 
 def compare_by_specification(
-    question: str, candidates: Sequence[CatalogueEntry]
+    question: str, candidates: Sequence[CatalogueEntry], named: bool
 ) -> tuple[list[CatalogueEntry], tuple[uuid.UUID, str]] | None:
     """Documents compared, and the one whose specification wins, or None.
 
-    Applies to a superlative question ("most", "lightest") over documents of
-    one category the question names ("tent" for Tents), or over the
-    documents it names, compared by the specification whose name shares a
-    word with the question (or the measure the adjective implies). Values
-    are compared by their first number; units are assumed to agree.
+    Applies to a superlative ("the most waterproof", "the lightest") over
+    the documents the question names, or else over the documents of the
+    category it names ("tent" for Tents). The specification compared shares
+    a word with the words right after the superlative, or is the measure a
+    size adjective implies. Values are compared by their first number, and
+    only when every value carries the same unit.
     """
+    found = _superlative(question)
+    if found is None or _LATEST.search(question):
+        return None  # "the most recent" asks for a period, resolved elsewhere
+    superlative, following = found
     words = {_singular(word) for word in words_of(question)}
-    superlatives = [word for word in words_of(question) if word in _SUPERLATIVES]
-    if not superlatives:
-        return None
-    compared = _same_category(words, candidates) if len(candidates) > 2 else candidates
+    compared = list(candidates) if named else _same_category(words, candidates)
     if len(compared) < 2:
         return None
 
-    asked = words - _FUNCTION_WORDS - set(superlatives)
-    asked |= {_MEASURED_BY[word] for word in superlatives if word in _MEASURED_BY}
+    asked = following | (
+        {_MEASURED_BY[superlative]} if superlative in _MEASURED_BY else set()
+    )
     name = _specification_asked(asked, compared)
     if name is None:
         return None
-    values = {
-        entry.document_id: value
-        for entry in compared
-        if (value := _first_number(entry.metadata.specifications.get(name, "")))
-        is not None
-    }
-    if len(values) < 2:
+    values = _comparable_values(name, compared)
+    if values is None:
         return None
-    choose = _SUPERLATIVES[superlatives[0]]
+    choose = _SUPERLATIVES[superlative]
     winner = choose(values, key=lambda document_id: values[document_id])
-    return list(compared), (winner, name)
+    return compared, (winner, name)
+
+
+def _superlative(question: str) -> tuple[str, set[str]] | None:
+    """The first superlative and the words after it, or None.
+
+    "At least 12 weeks" and "at most two" set limits, and a number after the
+    superlative ("the lowest 3 prices") is not a comparison of documents.
+    """
+    words = words_of(question)
+    for index, word in enumerate(words):
+        if word not in _SUPERLATIVES or (index and words[index - 1] == "at"):
+            continue
+        following = words[index + 1 : index + 1 + SUPERLATIVE_REACH]
+        if following and following[0].isdigit():
+            continue
+        return word, {_singular(w) for w in following} - _FUNCTION_WORDS
+    return None
+
+
+def _comparable_values(
+    name: str, compared: Sequence[CatalogueEntry]
+) -> dict[uuid.UUID, float] | None:
+    """Each document's value of the specification, when two or more agree in unit."""
+    values, units = {}, set()
+    for entry in compared:
+        measured = _measurement(entry.metadata.specifications.get(name, ""))
+        if measured is not None:
+            values[entry.document_id], unit = measured
+            units.add(unit)
+    if len(values) < 2 or len(units) > 1:
+        return None
+    return values
 
 
 def _same_category(
@@ -228,9 +268,17 @@ def _specification_asked(
     return max(scored)[3] if scored else None
 
 
-def _first_number(value: str) -> float | None:
-    match = _NUMBER.search(value)
-    return float(match.group().replace(",", "")) if match else None
+def _measurement(value: str) -> tuple[float, str] | None:
+    """The first number of a value and the unit written after it."""
+    match = _MEASURED.search(value)
+    if match is None:
+        return None
+    number, unit = match.group(1), match.group(2) or ""
+    if _THOUSANDS.fullmatch(number.lstrip("-−")):
+        number = number.replace(",", "")
+    else:
+        number = number.replace(",", ".")  # a decimal comma: "1,5 kg"
+    return float(number.replace("−", "-")), unit.lower().replace(" ", "")
 
 
 def _singular(word: str) -> str:

@@ -86,8 +86,9 @@ def search_knowledge(
     # this one runs the full-text search.
     embedding = _embedder().submit(get_embedding_provider().embed_query, plan.focus)
     lexical_ids = lexical_search(plan.focus, scope, candidates)
+    query_vector = embedding.result()
     vector_matches = vector_store_for(tenant).query(
-        embedding.result(), scope=scope, top_k=candidates
+        query_vector, scope=scope, top_k=candidates
     )
 
     similarity = {match.chunk_id: match.similarity for match in vector_matches}
@@ -101,7 +102,7 @@ def search_knowledge(
     if plan.diversify:
         ranked = best_of_each_document(ranked)
     if plan.leader is not None:
-        ranked = leader_first(ranked, plan.leader, scope, similarity)
+        ranked = leader_first(ranked, plan.leader, scope, query_vector)
     chunks = ranked[:top_k]
     return SearchOutcome(
         chunks, plan, not_found_reason(plan, chunks), tuple(corrections)
@@ -165,22 +166,36 @@ def leader_first(
     ranked: list[RetrievedChunk],
     leader: tuple[uuid.UUID, str],
     scope: SearchScope,
-    similarity: dict[int, float],
+    query_vector: Sequence[float],
 ) -> list[RetrievedChunk]:
-    """Put the passage stating the winning document's specification first."""
+    """Put the passage stating the winning document's specification first.
+
+    The passage may lie beyond the vector search's candidates, so its
+    similarity is measured here: answers drop passages far less similar
+    than the best, and the winner must not be one of them.
+    """
     document_id, specification = leader
     stating = (
         Chunk.objects.filter(chunks_in(scope), document_id=document_id)
         .filter(text__icontains=specification)
         .order_by("ordinal")
-        .values_list("id", flat=True)
+        .values_list("id", "context", "text", "embedding")
         .first()
     )
     if stating is None:
         return ranked
+    chunk_id, context, text, stored = stating
+    vector = stored if stored is not None else _embed_passage(context, text)
+    similarity = float(sum(a * b for a, b in zip(vector, query_vector, strict=True)))
     top = ranked[0].score if ranked else 0.0
-    first = _load_chunks([(stating, top)], similarity)
-    return first + [chunk for chunk in ranked if chunk.chunk_id != stating]
+    first = _load_chunks([(chunk_id, top)], {chunk_id: similarity})
+    return first + [chunk for chunk in ranked if chunk.chunk_id != chunk_id]
+
+
+def _embed_passage(context: str, text: str) -> list[float]:
+    # A hosted vector store keeps no vectors in the chunk table; embed the
+    # passage as ingestion did.
+    return get_embedding_provider().embed_documents([f"{context}\n\n{text}"])[0]
 
 
 def not_found_reason(plan: QueryPlan, chunks: Sequence[RetrievedChunk]) -> str:

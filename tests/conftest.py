@@ -76,7 +76,7 @@ def forget_process_state() -> None:
     from django.core.cache import cache
 
     from llm.resilience import reset_breakers
-    from rag.spelling import vocabulary_cache
+    from rag.spelling import forget_vocabularies
     from tenants.middleware import forget_cached_tenants
     from tenants.quotas import forget_cached_quota, forget_local_counters
 
@@ -85,7 +85,7 @@ def forget_process_state() -> None:
     forget_cached_tenants()
     forget_local_counters()
     forget_cached_quota()
-    vocabulary_cache.clear()
+    forget_vocabularies()
 
 
 @pytest.fixture

@@ -202,3 +202,51 @@ def test_superlative_without_a_comparable_specification_is_a_plain_search():
         plan_query("What is the most important feature?", [ridge, dome]).leader is None
     )
     assert plan_query("What did the most recent filing report?", [q1]).leader is None
+
+
+def test_long_blank_runs_in_a_line_are_read_at_once():
+    # A pattern that backtracked over whitespace took minutes on such lines.
+    text = "Name:" + " " * 5000 + "x\n" + ("Weight:" + " \t" * 90 + "5 kg\n") * 500
+    document = ParsedDocument("x", 1, [Section(text, 1, "")])
+
+    assert extract_metadata("x.md", document).specifications == {"Weight": "5 kg"}
+
+
+def test_limits_and_periods_are_not_comparisons():
+    # given
+    ridge = spec_sheet("Ridge Tent", "Tents", **{"Number of Doors": "2"})
+    dome = spec_sheet("Dome Tent", "Tents", **{"Number of Doors": "3"})
+    q1 = filing("2024 Q1 CWGT", date(2024, 3, 30), 1)
+    q4 = filing("2023 Q4 CWGT", date(2023, 12, 30), 4)
+
+    # when
+    limit = plan_query("Does a tent need at least 2 doors?", [ridge, dome])
+    uncategorised = plan_query("Which has the most doors?", [ridge, dome])
+    revenue = plan_query("What was the highest revenue in Q1 2024?", [q1, q4])
+
+    # then
+    assert limit.leader is None
+    assert uncategorised.leader is None  # no category or document named
+    assert revenue.leader is None
+    assert revenue.document_ids == {q1.document_id}
+
+
+def test_values_are_compared_with_sign_and_unit():
+    # given
+    bags = [
+        spec_sheet("Arctic Bag", "Sleeping Bags", **{"Temperature Rating": "-20°F"}),
+        spec_sheet("Summer Bag", "Sleeping Bags", **{"Temperature Rating": "15°F"}),
+        spec_sheet("Trail Bag", "Sleeping Bags", **{"Temperature Rating": "5°F"}),
+    ]
+    packs = [
+        spec_sheet("Day Pack", "Backpacks", Weight="1,5 kg"),
+        spec_sheet("Trek Pack", "Backpacks", Weight="900 g"),
+    ]
+
+    # when
+    coldest = plan_query("Which sleeping bag has the lowest temperature rating?", bags)
+    mixed_units = plan_query("Which is the lightest backpack?", packs)
+
+    # then
+    assert coldest.leader == (bags[0].document_id, "Temperature Rating")
+    assert mixed_units.leader is None
