@@ -44,6 +44,8 @@ MAX_QUOTE_CHARS = 500
 _HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
 # List items and table rows are quoted whole; a table's rule row never.
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+|^\s*\|")
+# A bullet means nothing once items are quoted one after another.
+_BULLET = re.compile(r"^[-*•]\s+")
 _TABLE_RULE = re.compile(r"^[\s|:-]+$")
 _NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)]\s+")
 _EMPHASIS = re.compile(r"\*\*|__")
@@ -88,7 +90,11 @@ def quotable_units(text: str) -> list[str]:
         if not line.strip() or _HEADING_LINE.match(line) or _TABLE_RULE.match(line):
             continue
         line = " ".join(_EMPHASIS.sub("", line).split())
-        parts = [line] if _LIST_ITEM.match(line) else _SENTENCE_END.split(line)
+        parts = (
+            [_BULLET.sub("", line)]
+            if _LIST_ITEM.match(line)
+            else _SENTENCE_END.split(line)
+        )
         units.extend(part for part in parts if part and not is_instruction_like(part))
     return units
 

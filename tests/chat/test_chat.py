@@ -254,4 +254,4 @@ def test_how_to_question_is_answered_with_the_numbered_steps(support, client_for
     answer = response.json()["answer"]
     assert "hold the button for 12 seconds" in answer
     assert "1. Leave the router switched on." in answer
-    assert "##" not in answer and "**" not in answer
+    assert "##" not in answer and "**" not in answer and " - " not in answer
