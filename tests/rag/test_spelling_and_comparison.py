@@ -156,3 +156,25 @@ def test_comparison_stays_inside_the_tenant(hr, support, client_for):
     citations = response.json()["citations"]
     assert citations[0]["filename"] == "dome.md"
     assert all(c["filename"] != "storm.md" for c in citations)
+
+
+def test_comparison_on_a_pinecone_deployment(hr, fake_pinecone, settings, client_for):
+    # given: the chunk table holds no vectors; they live in the tenant's namespace
+    settings.RAG = {**settings.RAG, "VECTOR_STORE": "pinecone"}
+    knowledge_with(
+        hr,
+        client_for,
+        [
+            text_file("ridge.md", tent(1, "Ridge Tent", rating=2000, weight=12)),
+            text_file("dome.md", tent(2, "Dome Tent", rating=3500, weight=9)),
+            text_file("cabin.md", tent(3, "Cabin Tent", rating=1500, weight=20)),
+        ],
+    )
+
+    # when
+    response = ask(client_for(hr, "hr_member"), hr, "What is the heaviest tent?")
+
+    # then
+    citations = response.json()["citations"]
+    assert citations[0]["filename"] == "cabin.md"
+    assert citations[0]["similarity"] > 0
