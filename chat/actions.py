@@ -1,6 +1,7 @@
 """A chat turn: retrieve from the tenant's knowledge, answer, and keep the history."""
 
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,14 @@ TOP_K = 3
 SNIPPET_CHARS = 300
 # A passage far less similar than the best one is noise, not a source.
 RELATIVE_SIMILARITY_FLOOR = 0.6
+# "And which is the heaviest?" leaves its subject in the question before it.
+# A short question that continues ("and", "what about") or points back ("it",
+# "those") is searched together with the previous one, its own words first.
+FOLLOW_UP_MAX_WORDS = 8
+_CONTINUES = re.compile(r"^\s*(?:and|but|also|or|so|what\s+about|how\s+about)\b", re.I)
+_POINTS_BACK = re.compile(
+    r"\b(?:it|its|they|them|their|that|those|this|these|one|ones)\b", re.I
+)
 
 
 @dataclass
@@ -78,11 +87,13 @@ def start_turn(
     """Load or open the conversation, store the question and retrieve passages."""
     knowledge_bases = _searchable_knowledge_bases(knowledge_base_ids)
     conversation = _conversation_for(user_id, conversation_id, question)
+    previous = _previous_question(conversation) if conversation_id else ""
+    search_text = search_text_for(question, previous)
     Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content=question
     )
 
-    found = retrieve(tenant, question, [kb.id for kb in knowledge_bases])
+    found = retrieve(tenant, search_text, [kb.id for kb in knowledge_bases])
     return ChatTurn(
         conversation=conversation,
         question=question,
@@ -161,6 +172,25 @@ def _searchable_knowledge_bases(raw_ids: list[str] | None) -> list[KnowledgeBase
     if raw_ids:
         return get_knowledge_bases(raw_ids)
     return list(KnowledgeBase.objects.all())
+
+
+def search_text_for(question: str, previous: str) -> str:
+    """What to search for: a follow-up carries the question it follows."""
+    is_short = len(question.split()) <= FOLLOW_UP_MAX_WORDS
+    follows = _CONTINUES.search(question) or _POINTS_BACK.search(question)
+    if previous and is_short and follows:
+        return f"{question} {previous}"
+    return question
+
+
+def _previous_question(conversation: Conversation) -> str:
+    latest = (
+        conversation.messages.filter(role=MessageRole.USER)
+        .order_by("-created_at")
+        .values_list("content", flat=True)
+        .first()
+    )
+    return latest or ""
 
 
 def _conversation_for(user_id: int, raw_id: str | None, question: str) -> Conversation:

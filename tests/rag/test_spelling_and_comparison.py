@@ -178,3 +178,31 @@ def test_comparison_on_a_pinecone_deployment(hr, fake_pinecone, settings, client
     citations = response.json()["citations"]
     assert citations[0]["filename"] == "cabin.md"
     assert citations[0]["similarity"] > 0
+
+
+def test_follow_up_question_keeps_the_subject_of_the_one_before(hr, client_for):
+    # given
+    knowledge_with(
+        hr,
+        client_for,
+        [
+            text_file("ridge.md", tent(1, "Ridge Tent", rating=2000, weight=12)),
+            text_file("dome.md", tent(2, "Dome Tent", rating=3500, weight=9)),
+            text_file("cabin.md", tent(3, "Cabin Tent", rating=1500, weight=20)),
+            text_file("jacket.md", WARRANTY_SHEET),
+        ],
+    )
+    member = client_for(hr, "hr_member")
+    first = ask(member, hr, "Which tent is the most waterproof?").json()
+
+    # when
+    follow_up = ask(
+        member,
+        hr,
+        "and which is the heaviest?",
+        conversation_id=first["conversation_id"],
+    )
+
+    # then
+    assert follow_up.status_code == 200, follow_up.content
+    assert follow_up.json()["citations"][0]["filename"] == "cabin.md"
