@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit.trail import record
 from portal.errors import ApiError
-from rag.chunking import ChunkDraft, document_label, split_into_chunks
+from rag.chunking import ChunkDraft, document_label, embedded_text, split_into_chunks
 from rag.embeddings import get_embedding_provider
 from rag.metadata import DocumentMetadata, extract_metadata
 from rag.models import Chunk, Document, DocumentFile, DocumentStatus, KnowledgeBase
@@ -326,7 +326,7 @@ def _build_chunks(document: Document, *, announce: bool) -> BuiltChunks:
     vectors = _embed(
         document,
         [
-            f"{context}\n\n{draft.text}"
+            embedded_text(context, draft.text)
             for context, draft in zip(contexts, drafts, strict=True)
         ],
     )

@@ -217,3 +217,8 @@ def _opening_line(document: ParsedDocument) -> str:
         if line and line != document.title:
             return line if len(line) <= MAX_SUBTITLE_CHARS else ""
     return ""
+
+
+def embedded_text(context: str, text: str) -> str:
+    """What is embedded for a chunk: where it sits, then what it says."""
+    return f"{context}\n\n{text}"

@@ -12,6 +12,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F
 
 from portal.lazy import made_once
+from rag.chunking import embedded_text
 from rag.embeddings import get_embedding_provider
 from rag.metadata import DocumentMetadata
 from rag.models import Chunk, Document, DocumentStatus, KnowledgeBase, chunks_in
@@ -195,7 +196,7 @@ def leader_first(
 def _embed_passage(context: str, text: str) -> list[float]:
     # A hosted vector store keeps no vectors in the chunk table; embed the
     # passage as ingestion did.
-    return get_embedding_provider().embed_documents([f"{context}\n\n{text}"])[0]
+    return get_embedding_provider().embed_documents([embedded_text(context, text)])[0]
 
 
 def not_found_reason(plan: QueryPlan, chunks: Sequence[RetrievedChunk]) -> str:
