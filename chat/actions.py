@@ -32,12 +32,11 @@ SNIPPET_CHARS = 300
 RELATIVE_SIMILARITY_FLOOR = 0.6
 # "And which is the heaviest?" leaves its subject in the question before it.
 # A short question that continues ("and", "what about") or points back ("it",
-# "those") is searched together with the previous one, its own words first.
+# "those") is searched with the previous one beside it. "That", "this" and
+# "one" are left out: they start as many new questions ("this year's…").
 FOLLOW_UP_MAX_WORDS = 8
 _CONTINUES = re.compile(r"^\s*(?:and|but|also|or|so|what\s+about|how\s+about)\b", re.I)
-_POINTS_BACK = re.compile(
-    r"\b(?:it|its|they|them|their|that|those|this|these|one|ones)\b", re.I
-)
+_POINTS_BACK = re.compile(r"\b(?:it|its|they|them|their|those|these|ones)\b", re.I)
 
 
 @dataclass
@@ -88,12 +87,16 @@ def start_turn(
     knowledge_bases = _searchable_knowledge_bases(knowledge_base_ids)
     conversation = _conversation_for(user_id, conversation_id, question)
     previous = _previous_question(conversation) if conversation_id else ""
-    search_text = search_text_for(question, previous)
     Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content=question
     )
 
-    found = retrieve(tenant, search_text, [kb.id for kb in knowledge_bases])
+    found = retrieve(
+        tenant,
+        question,
+        [kb.id for kb in knowledge_bases],
+        follows=previous if is_follow_up(question) else "",
+    )
     return ChatTurn(
         conversation=conversation,
         question=question,
@@ -174,13 +177,12 @@ def _searchable_knowledge_bases(raw_ids: list[str] | None) -> list[KnowledgeBase
     return list(KnowledgeBase.objects.all())
 
 
-def search_text_for(question: str, previous: str) -> str:
-    """What to search for: a follow-up carries the question it follows."""
+def is_follow_up(question: str) -> bool:
+    """A short question that continues the one before or points back to it."""
     is_short = len(question.split()) <= FOLLOW_UP_MAX_WORDS
-    follows = _CONTINUES.search(question) or _POINTS_BACK.search(question)
-    if previous and is_short and follows:
-        return f"{question} {previous}"
-    return question
+    return is_short and bool(
+        _CONTINUES.search(question) or _POINTS_BACK.search(question)
+    )
 
 
 def _previous_question(conversation: Conversation) -> str:
@@ -209,11 +211,18 @@ class Retrieved:
 
 
 def retrieve(
-    tenant: Tenant, question: str, knowledge_base_ids: list[uuid.UUID]
+    tenant: Tenant,
+    question: str,
+    knowledge_base_ids: list[uuid.UUID],
+    follows: str = "",
 ) -> Retrieved:
     """The chunks worth showing a model (or quoting) for this question."""
     found = search_knowledge(
-        tenant, question, knowledge_base_ids=knowledge_base_ids, top_k=TOP_K
+        tenant,
+        question,
+        knowledge_base_ids=knowledge_base_ids,
+        top_k=TOP_K,
+        follows=follows,
     )
     if found.not_found:
         # Nothing relevant: no passages, so the answer says so and cites nothing.

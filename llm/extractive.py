@@ -39,16 +39,20 @@ AMOUNT_WORDS = frozenset(
     }
 )
 _FIGURE = re.compile(r"\d")
+# Words of the question's form; sharing them says nothing about relevance.
+_QUESTION_ONLY_WORDS = frozenset({"how", "the", "and", "can", "should", "steps", "you"})
 MAX_QUOTE_CHARS = 500
 # Headings name a passage; they answer nothing and read badly inside a quote.
 _HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
-# List items and table rows are quoted whole; a table's rule row never.
-_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+|^\s*\|")
+# List items and table rows are quoted whole; table rules and thematic
+# breaks ("* * *") never.
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•◦▪‣]|\d{1,2}[.)])\s+|^\s*\|")
+_TABLE_ROW = re.compile(r"^\s*\|")
+_RULE = re.compile(r"^[\s|:-]+$|^\s*(?:[-*_]\s*){3,}$")
 # A bullet means nothing once items are quoted one after another.
-_BULLET = re.compile(r"^[-*•]\s+")
-_TABLE_RULE = re.compile(r"^[\s|:-]+$")
+_BULLET = re.compile(r"^[-*•◦▪‣]\s+")
 _NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)]\s+")
-_EMPHASIS = re.compile(r"\*\*|__")
+_EMPHASIS = re.compile(r"\*\*")
 # "How do I reset it?" is answered by the numbered steps, not the sentence
 # that happens to share most words with it.
 _ASKS_FOR_STEPS = re.compile(
@@ -72,9 +76,8 @@ class ExtractiveAnswerGenerator(AnswerGenerator):
         question_words = set(_WORD.findall(question.lower()))
         wants_steps = bool(_ASKS_FOR_STEPS.search(question))
         for passage in passages:
-            quote = (wants_steps and numbered_steps(passage.text)) or best_sentences(
-                passage.text, question_words
-            )
+            steps = numbered_steps(passage.text, question_words) if wants_steps else ""
+            quote = steps or best_sentences(passage.text, question_words)
             if not quote:
                 continue  # only text addressed to the assistant: nothing to quote
             yield f'\n\n[{passage.number}] "{quote}" ({passage.title}, page {passage.page})'
@@ -83,26 +86,50 @@ class ExtractiveAnswerGenerator(AnswerGenerator):
 def quotable_units(text: str) -> list[str]:
     """Sentences and list items of a passage, without headings or emphasis marks.
 
-    Text that instructs the assistant is data, never an answer to quote.
+    Lines are first joined back into paragraphs and list items, so a sentence
+    wrapped over several lines is one unit. Text that instructs the assistant
+    is data, never an answer to quote.
     """
     units: list[str] = []
-    for line in text.splitlines():
-        if not line.strip() or _HEADING_LINE.match(line) or _TABLE_RULE.match(line):
-            continue
-        line = " ".join(_EMPHASIS.sub("", line).split())
-        parts = (
-            [_BULLET.sub("", line)]
-            if _LIST_ITEM.match(line)
-            else _SENTENCE_END.split(line)
-        )
+    for block, is_item in _blocks(text):
+        block = " ".join(_EMPHASIS.sub("", block).split())
+        parts = [_BULLET.sub("", block)] if is_item else _SENTENCE_END.split(block)
         units.extend(part for part in parts if part and not is_instruction_like(part))
     return units
 
 
-def numbered_steps(text: str) -> str:
-    """The passage's numbered list items in order, when it has two or more."""
+def _blocks(text: str) -> Iterator[tuple[str, bool]]:
+    """Paragraphs and list items or table rows (True), headings and rules left out."""
+    lines: list[str] = []
+    is_item = False
+    for line in text.splitlines():
+        starts_item = bool(_LIST_ITEM.match(line))
+        breaks = not line.strip() or _HEADING_LINE.match(line) or _RULE.match(line)
+        # A plain line continues the paragraph above it, and an indented one
+        # the list item above it; a table row stands alone.
+        continues = bool(lines) and not breaks and not starts_item
+        if continues and is_item:
+            continues = line[:1].isspace() and not _TABLE_ROW.match(lines[0])
+        if not continues and lines:
+            yield " ".join(lines), is_item
+            lines = []
+        if not breaks:
+            if not continues:
+                is_item = starts_item
+            lines.append(line.strip())
+    if lines:
+        yield " ".join(lines), is_item
+
+
+def numbered_steps(text: str, question_words: set[str]) -> str:
+    """The passage's numbered items in order, when two or more speak to the question.
+
+    A numbered table of contents ("1. Introduction 2. Scope") is not a
+    procedure: the items must share a word with the question.
+    """
     steps = [unit for unit in quotable_units(text) if _NUMBERED_ITEM.match(unit)]
-    if len(steps) < 2:
+    shared = set(_WORD.findall(" ".join(steps).lower())) & question_words
+    if len(steps) < 2 or not shared - _QUESTION_ONLY_WORDS:
         return ""
     return _shortened(" ".join(steps))
 
@@ -122,7 +149,9 @@ def best_sentences(text: str, question_words: set[str]) -> str:
         return shared + figure
 
     ranked = sorted(range(len(sentences)), key=lambda i: (-overlap(i), i))
-    chosen = sorted(ranked[:SENTENCES_PER_PASSAGE])
+    # Sentences sharing nothing with the question pad a quote, unless nothing does.
+    relevant = [i for i in ranked[:SENTENCES_PER_PASSAGE] if overlap(i) > 0]
+    chosen = sorted(relevant or ranked[:1])
     return _shortened(" ".join(sentences[i] for i in chosen))
 
 

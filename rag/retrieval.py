@@ -72,8 +72,15 @@ def search_knowledge(
     *,
     knowledge_base_ids: Sequence[uuid.UUID],
     top_k: int = 5,
+    follows: str = "",
 ) -> SearchOutcome:
-    """Hybrid search narrowed by what the question names, with a relevance verdict."""
+    """Hybrid search narrowed by what the question names, with a relevance verdict.
+
+    `follows` is the question a follow-up continues ("and which is the
+    heaviest?"). It lends its words only when the follow-up names no
+    document, period or unknown name of its own: "what about the Plus
+    plan?" is about the Plus plan alone.
+    """
     if not query.strip() or not knowledge_base_ids:
         return SearchOutcome([], None, "empty question or no knowledge base")
     candidates = settings.RAG["CANDIDATES_PER_METHOD"]
@@ -82,6 +89,8 @@ def search_knowledge(
     catalogue, keys = load_catalogue(generations)
     query, corrections = correct_spelling(query, keys)
     plan = plan_query(query, catalogue)
+    if follows and not (plan.named or plan.period or plan.unknown_names):
+        plan = plan_query(f"{query} {follows}", catalogue)
     scope = SearchScope(generations, plan.document_ids)
     # The query is embedded on another thread (torch releases the GIL) while
     # this one runs the full-text search.

@@ -27,6 +27,9 @@ _AIMED_AT_ASSISTANT = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Marks that hide an instruction from the patterns without changing what a
+# model reads: emphasis, link brackets, zero-width characters.
+_DISGUISE = re.compile(r"[*_\[\]`\u200b\u200c\u200d\u2060\ufeff]")
 EXAMPLES_KEPT = 3
 EXAMPLE_CHARS = 160
 
@@ -49,7 +52,8 @@ class Screening:
 
 
 def is_instruction_like(sentence: str) -> bool:
-    return bool(_AIMED_AT_ASSISTANT.search(sentence))
+    plain = " ".join(_DISGUISE.sub("", sentence).split())
+    return bool(_AIMED_AT_ASSISTANT.search(plain))
 
 
 def screen(texts: list[str]) -> Screening:

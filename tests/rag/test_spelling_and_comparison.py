@@ -206,3 +206,36 @@ def test_follow_up_question_keeps_the_subject_of_the_one_before(hr, client_for):
     # then
     assert follow_up.status_code == 200, follow_up.content
     assert follow_up.json()["citations"][0]["filename"] == "cabin.md"
+
+
+PLAN_SHEET = """# Fabrikam {name} Plan
+
+The Fabrikam {name} plan costs {price} dollars a month and covers dental care.
+"""
+
+
+def test_follow_up_naming_its_own_subject_is_searched_alone(hr, client_for):
+    # given
+    knowledge_with(
+        hr,
+        client_for,
+        [
+            text_file("basic-plan.md", PLAN_SHEET.format(name="Basic", price=40)),
+            text_file("plus-plan.md", PLAN_SHEET.format(name="Plus", price=90)),
+        ],
+    )
+    member = client_for(hr, "hr_member")
+    first = ask(member, hr, "How much does the Basic plan cost?").json()
+
+    def follow_up(question):  # type: ignore[no-untyped-def]
+        return ask(
+            member, hr, question, conversation_id=first["conversation_id"]
+        ).json()
+
+    # when
+    plus = follow_up("what about the Plus plan?")
+    unknown = follow_up("what about the Zephyr plan?")
+
+    # then
+    assert [c["filename"] for c in plus["citations"]] == ["plus-plan.md"]
+    assert unknown["citations"] == []
