@@ -238,7 +238,7 @@ def _comparable_values(
 def _same_category(
     words: set[str], catalogue: Sequence[CatalogueEntry]
 ) -> list[CatalogueEntry]:
-    """The documents whose category the question names, most words first."""
+    """The documents whose category shares the most words with the question."""
     overlap = {
         entry.document_id: len(words & _category_words(entry)) for entry in catalogue
     }
