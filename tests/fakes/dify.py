@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.serving import LocalHandler, LocalServer, Running
+from tests.fakes.serving import LocalServer, RoutedHandler, Running
 
 # Behaviours a test can script, one consumed per chat message.
 
@@ -203,16 +203,7 @@ ROUTES = [
 ]
 
 
-class _Handler(LocalHandler):
-    def do_GET(self) -> None:
-        self.dispatch()
-
-    def do_POST(self) -> None:
-        self.dispatch()
-
-    def do_DELETE(self) -> None:
-        self.dispatch()
-
+class _Handler(RoutedHandler):
     def dispatch(self) -> None:
         url = urlsplit(self.path)
         raw = self.read_body()
@@ -434,23 +425,16 @@ class _Handler(LocalHandler):
 
     # Writing.
 
-    def send_json(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
+    def send_json(
+        self, status: int, payload: Any, headers: dict[str, str] | None = None
+    ) -> None:
         if status == 401:
-            self.send_header("www-authenticate", 'Bearer realm="api"')
-        self.end_headers()
-        self.wfile.write(data)
+            headers = {**(headers or {}), "www-authenticate": 'Bearer realm="api"'}
+        super().send_json(status, payload, headers)
 
     def write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
-
-    def read_body(self) -> bytes:
-        length = int(self.headers.get("content-length") or 0)
-        return self.rfile.read(length) if length else b""
 
 
 class FakeDify:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.fakes.serving import LocalHandler, LocalServer, Running
+from tests.fakes.serving import LocalServer, RoutedHandler, Running
 
 LIST_PAGE = 100
 DELETE_LIMIT = 1000
@@ -103,20 +103,10 @@ ROUTES = [
 ]
 
 
-class _Handler(LocalHandler):
-    def do_GET(self) -> None:
-        self.dispatch()
-
-    def do_POST(self) -> None:
-        self.dispatch()
-
-    def do_DELETE(self) -> None:
-        self.dispatch()
-
+class _Handler(RoutedHandler):
     def dispatch(self) -> None:
         url = urlsplit(self.path)
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         fake = self.server.fake
         try:
             if self.headers.get("api-key") != fake.api_key:
@@ -136,14 +126,6 @@ class _Handler(LocalHandler):
             self.send_json(
                 exc.status, {"code": exc.code, "message": exc.message, "details": []}
             )
-
-    def send_json(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 class FakePinecone:

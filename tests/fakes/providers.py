@@ -679,14 +679,6 @@ class _Handler(LocalHandler):
             self.send_header(name, value)
         self.end_headers()
 
-    def send_json(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def send_not_found(self) -> None:
         message = f"The fake serves no {self.command} {urlsplit(self.path).path}."
         self.send_json(404, {"error": {"code": 404, "message": message}})
@@ -694,10 +686,6 @@ class _Handler(LocalHandler):
     def write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
-
-    def read_body(self) -> bytes:
-        length = int(self.headers.get("content-length") or 0)
-        return self.rfile.read(length) if length else b""
 
     def drop(self) -> None:
         self.close_connection = True

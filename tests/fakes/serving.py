@@ -4,6 +4,7 @@ that knows its open connections, run on a background thread until stopped."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import sys
 import threading
@@ -92,3 +93,35 @@ class LocalHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: tests and benchmarks own stderr."""
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send_json(
+        self, status: int, payload: Any, headers: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class RoutedHandler(LocalHandler):
+    """A handler whose every method goes through one `dispatch`."""
+
+    def do_GET(self) -> None:
+        self.dispatch()
+
+    def do_POST(self) -> None:
+        self.dispatch()
+
+    def do_DELETE(self) -> None:
+        self.dispatch()
+
+    def dispatch(self) -> None:
+        raise NotImplementedError
