@@ -7,9 +7,7 @@ with StreamInterrupted, and what was used is metered all the same.
 """
 
 import hashlib
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from llm.providers.gemini import GeminiProvider
 from llm.providers.openai import OpenAICompatibleProvider, OpenAIProvider
 from llm.resilience import backoff_seconds, breaker_for
 from llm.router import RouteDecision, RouteRequest, Task, route
+from portal.bounded_cache import BoundedCache
 from pricing.catalogue import TokenCounts, cost_of, price_of
 from pricing.tiers import Tier
 from tenants import quotas
@@ -414,8 +413,7 @@ class _Attempt:
         )
 
 
-_clients: OrderedDict[str, Provider] = OrderedDict()
-_clients_lock = threading.Lock()
+_clients: BoundedCache[str, Provider] = BoundedCache(MAX_CACHED_CLIENTS)
 
 
 def provider_for(config: ProviderConfig) -> Provider:
@@ -424,18 +422,12 @@ def provider_for(config: ProviderConfig) -> Provider:
     account = hashlib.sha256(
         f"{config.name}|{config.base_url}|{config.api_key}|{timeout}".encode()
     ).hexdigest()
-    with _clients_lock:
-        provider = _clients.get(account)
-        if provider is not None:
-            _clients.move_to_end(account)
-            return provider
-    provider = PROVIDER_CLASSES[config.name](
-        api_key=config.api_key, base_url=config.base_url or None, timeout=timeout
-    )
-    with _clients_lock:
-        _clients[account] = provider
-        while len(_clients) > MAX_CACHED_CLIENTS:
-            _clients.popitem(last=False)
+    provider = _clients.get(account)
+    if provider is None:
+        provider = PROVIDER_CLASSES[config.name](
+            api_key=config.api_key, base_url=config.base_url or None, timeout=timeout
+        )
+        _clients.put(account, provider)
     return provider
 
 

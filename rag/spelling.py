@@ -20,17 +20,16 @@ vocabulary because the caller passes only the documents being searched.
 
 import bisect
 import re
-import threading
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import extract
 
+from portal.bounded_cache import BoundedCache
 from portal.lazy import made_once
 from rag.models import Chunk
 
@@ -52,41 +51,12 @@ MAX_CACHED_VOCABULARIES = 32
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 
 DocumentKey = tuple[uuid.UUID, int]  # document id, index generation
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
 class Correction:
     typed: str
     corrected: str
-
-
-class BoundedCache(Generic[K, V]):
-    """A thread-safe mapping that drops its least recently used entries."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
 
 @dataclass(frozen=True)
