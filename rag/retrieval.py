@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[^\W_]+")
 MAX_QUERY_WORDS = 64
+# Each search method's best passage is kept among this many first results.
+METHODS_BEST_WITHIN = 3
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,15 @@ def search_knowledge(
     )
 
     similarity = {match.chunk_id: match.similarity for match in vector_matches}
+    vector_ids = [match.chunk_id for match in vector_matches]
     fused = reciprocal_rank_fusion(
-        [[match.chunk_id for match in vector_matches], lexical_ids],
+        [vector_ids, lexical_ids],
         k=settings.RAG["RRF_K"],
     )
     fused = keep_clear_winner_first(fused, vector_matches)
+    fused = keep_each_methods_best_near_top(
+        fused, [ranking[0] for ranking in (vector_ids, lexical_ids) if ranking]
+    )
     ranked = _load_chunks(fused[: max(top_k, settings.RAG["RERANK_DEPTH"])], similarity)
     ranked = rerank(plan.focus, ranked)
     if plan.diversify:
@@ -279,6 +285,35 @@ def keep_clear_winner_first(
     top = fused[0][1] if fused else 0.0
     winner = [(best.chunk_id, top)]
     return winner + [item for item in fused if item[0] != best.chunk_id]
+
+
+def keep_each_methods_best_near_top(
+    fused: list[tuple[int, float]],
+    bests: Sequence[int],
+    within: int = METHODS_BEST_WITHIN,
+) -> list[tuple[int, float]]:
+    """Move each method's best passage up into the first `within` results.
+
+    Rank fusion adds positions, so a passage that one method ranks first
+    and the other ranks far down (an answer worded unlike the question, or
+    one sharing its rare words but not its meaning) can sink below passages
+    both methods find middling. A reader of the first few results should
+    see what each method found best; the fused order decides the rest.
+    A moved passage takes the score of the place it takes, so scores still
+    fall in rank order for clients that sort by them.
+    """
+    missing = [
+        chunk_id
+        for chunk_id in dict.fromkeys(bests)
+        if chunk_id not in {pk for pk, _ in fused[:within]}
+    ]
+    if not missing:
+        return fused
+    kept = max(within - len(missing), 0)
+    place_score = fused[kept][1] if kept < len(fused) else 0.0
+    moved = [(chunk_id, place_score) for chunk_id in missing]
+    rest = [item for item in fused[kept:] if item[0] not in missing]
+    return fused[:kept] + moved + rest
 
 
 def _load_chunks(

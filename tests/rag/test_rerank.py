@@ -9,7 +9,11 @@ from rag.rerank import (
     configured_reranker,
     parse_rerank_response,
 )
-from rag.retrieval import keep_clear_winner_first, reciprocal_rank_fusion
+from rag.retrieval import (
+    keep_clear_winner_first,
+    keep_each_methods_best_near_top,
+    reciprocal_rank_fusion,
+)
 from rag.stores import VectorMatch
 
 
@@ -111,3 +115,35 @@ def test_close_dense_scores_leave_the_fused_order(settings):
     fused = reciprocal_rank_fusion([[7, 3], [3]])
 
     assert keep_clear_winner_first(fused, dense) == fused
+
+
+def test_each_methods_best_is_moved_into_the_first_three():
+    # given: chunk 9 is the full-text search's best, but the dense search
+    # ranks it low, so fusion puts it sixth
+    dense = [1, 2, 3, 4, 5, 9]
+    lexical = [9, 2, 1, 3, 4, 5]
+    fused = reciprocal_rank_fusion([dense, lexical], k=1)
+
+    # when
+    kept = keep_each_methods_best_near_top(fused, [dense[0], lexical[0]])
+
+    # then
+    order = [chunk_id for chunk_id, _ in kept]
+    assert order[:3] == [1, 2, 9]
+    assert sorted(order) == sorted(chunk_id for chunk_id, _ in fused)
+    scores = [score for _, score in kept]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_bests_already_near_the_top_leave_the_fused_order():
+    fused = reciprocal_rank_fusion([[1, 2, 3, 4], [2, 1, 4, 3]])
+
+    assert keep_each_methods_best_near_top(fused, [1, 2]) == fused
+
+
+def test_two_sunk_bests_take_the_second_and_third_places():
+    fused = [(10, 0.5), (11, 0.4), (12, 0.3), (13, 0.2), (7, 0.1), (8, 0.05)]
+
+    kept = keep_each_methods_best_near_top(fused, [7, 8])
+
+    assert [chunk_id for chunk_id, _ in kept] == [10, 7, 8, 11, 12, 13]
