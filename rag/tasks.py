@@ -6,11 +6,14 @@ document; the schema travels with the task, taken from the resolved tenant.
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from celery.exceptions import Reject
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
+from django.test.utils import override_settings
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -86,6 +89,21 @@ def dispatch_ingestion(schema_name: str, document_id: uuid.UUID) -> None:
         _thread_queue().submit(schema_name, document_id)
     else:
         _ingest_now(schema_name, document_id)
+
+
+@contextmanager
+def finish_ingestion_before_exit() -> Iterator[None]:
+    """Ingest inline where the configured backend is this process's thread.
+
+    Management commands exit when they finish, and a thread of theirs would
+    die with them, leaving documents queued that nothing picks up. Celery
+    workers outlive the command, so that backend is kept.
+    """
+    if settings.RAG["INGESTION_BACKEND"] != "thread":
+        yield
+        return
+    with override_settings(RAG={**settings.RAG, "INGESTION_BACKEND": "inline"}):
+        yield
 
 
 @made_once

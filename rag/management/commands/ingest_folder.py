@@ -7,6 +7,7 @@ from django_tenants.utils import schema_context
 from rag.actions import create_knowledge_base
 from rag.folders import ingest_folder
 from rag.models import KnowledgeBase
+from rag.tasks import finish_ingestion_before_exit
 from tenants.context import PUBLIC_SCHEMA
 from tenants.models import Tenant
 
@@ -34,13 +35,13 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"No tenant '{options['tenant']}'.")
 
-        with schema_context(tenant.schema_name):
+        with schema_context(tenant.schema_name), finish_ingestion_before_exit():
             knowledge_base = _knowledge_base(options["knowledge_base"])
             report = ingest_folder(knowledge_base, folder)
 
         self.stdout.write(
             f"{tenant.slug}/{knowledge_base.name}: {len(report.ready)} ready, "
-            f"{len(report.failed)} failed, {len(report.pending)} queued, "
+            f"{len(report.failed)} failed, {len(report.pending)} queued for the workers, "
             f"{len(report.skipped)} skipped (unsupported type)"
         )
         for document in report.failed:

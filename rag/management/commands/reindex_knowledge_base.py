@@ -1,12 +1,11 @@
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.test.utils import override_settings
 from django_tenants.utils import schema_context
 
 from rag.actions import PIPELINE_VERSION, start_reindex
 from rag.models import KnowledgeBase
+from rag.tasks import finish_ingestion_before_exit
 from tenants.models import Tenant
 
 
@@ -30,15 +29,8 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"No tenant '{options['tenant']}'.")
-        backend = settings.RAG["INGESTION_BACKEND"]
-        # A thread of this short-lived command would die with it.
-        if backend == "thread":
-            backend = "inline"
 
-        with (
-            schema_context(tenant.schema_name),
-            override_settings(RAG={**settings.RAG, "INGESTION_BACKEND": backend}),
-        ):
+        with schema_context(tenant.schema_name), finish_ingestion_before_exit():
             for knowledge_base in self._chosen(options["knowledge_base"]):
                 generation = start_reindex(knowledge_base, user_id=None)
                 self.stdout.write(

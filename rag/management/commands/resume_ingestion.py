@@ -1,11 +1,9 @@
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.test.utils import override_settings
 
-from rag.tasks import resume_in_every_tenant
+from rag.tasks import finish_ingestion_before_exit, resume_in_every_tenant
 
 
 class Command(BaseCommand):
@@ -26,12 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         stale_after = timedelta(minutes=options["stale_minutes"])
-        backend = settings.RAG["INGESTION_BACKEND"]
-        # A thread of this short-lived command would die with it.
-        if backend == "thread":
-            backend = "inline"
-
-        with override_settings(RAG={**settings.RAG, "INGESTION_BACKEND": backend}):
+        with finish_ingestion_before_exit():
             counts = resume_in_every_tenant(stale_after)
 
         for slug, count in counts.items():
