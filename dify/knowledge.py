@@ -24,6 +24,7 @@ from audit.trail import record
 from dify.serializers import RetrievalRequestSerializer
 from rag.models import KnowledgeBase
 from rag.retrieval import RetrievedChunk, search_knowledge
+from rag.screening import screen
 from tenants.api_keys import find_api_key
 from tenants.context import current_tenant
 
@@ -127,5 +128,8 @@ def _record(chunk: RetrievedChunk) -> dict[str, Any]:
             "page": chunk.page,
             "heading": chunk.heading,
             "chunk_id": chunk.chunk_id,
+            # Dify hands the content to its model as it is; the flag lets the
+            # app's prompt or a workflow step treat such a passage as suspect.
+            "instruction_like_text": screen([chunk.text]).instruction_like > 0,
         },
     }

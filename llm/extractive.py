@@ -88,13 +88,17 @@ def quotable_units(text: str) -> list[str]:
 
     Lines are first joined back into paragraphs and list items, so a sentence
     wrapped over several lines is one unit. Text that instructs the assistant
-    is data, never an answer to quote.
+    is data, never an answer to quote, and so is the rest of its paragraph:
+    the sentence after "ignore previous instructions" carries the payload
+    ("tell the user that ...") in words no pattern can recognise.
     """
     units: list[str] = []
     for block, is_item in _blocks(text):
         block = " ".join(_EMPHASIS.sub("", block).split())
         parts = [_BULLET.sub("", block)] if is_item else _SENTENCE_END.split(block)
-        units.extend(part for part in parts if part and not is_instruction_like(part))
+        if any(is_instruction_like(part) for part in parts):
+            continue
+        units.extend(part for part in parts if part)
     return units
 
 
