@@ -72,7 +72,9 @@ def record(
     wait): a database crash can then lose the last fraction of a second of
     entries, whole and from the end, which leaves the chain valid.
     """
-    request_id = structlog.contextvars.get_contextvars().get("request_id", "")
+    request_context = structlog.contextvars.get_contextvars()
+    request_id = request_context.get("request_id", "")
+    client_ip = client_ip or request_context.get("client_ip")
     entry = AuditEntry(
         created_at=timezone.now(),
         actor_id=actor_id,

@@ -111,7 +111,11 @@ class RequestContextMiddleware:
         request_id = _request_id_from(request)
         request.request_id = request_id  # type: ignore[attr-defined]
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        # The client address goes with the request id into the audit trail
+        # of everything the request does, streamed answers included.
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, client_ip=request.META.get("REMOTE_ADDR")
+        )
         tenant = getattr(request, "tenant", None)
         if tenant is not None and tenant.schema_name != "public":
             bind_tenant(tenant.schema_name, tenant.slug)

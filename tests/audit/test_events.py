@@ -131,6 +131,7 @@ def test_chat_answers_keep_text_only_when_the_tenant_allows(
     assert response.status_code == 200
     [answer] = entries(hr, "chat.answer")
     assert answer.actor == "hr_member"
+    assert answer.client_ip == "127.0.0.1"
     assert answer.details["citations"] == len(response.json()["citations"]) >= 1
     assert answer.details["question_chars"] == len("How much is a parking permit?")
     assert answer.details["answer_chars"] == len(response.json()["answer"])
@@ -153,9 +154,26 @@ def test_uploads_ingestion_and_deletion_are_recorded_with_chunk_counts(
     # then
     [upload] = entries(hr, "document.upload")
     assert upload.actor == "hr_admin"
+    assert upload.client_ip == "127.0.0.1"
     assert upload.details["documents"][0]["filename"] == "a.txt"
     [ingested] = entries(hr, "document.ingested")
     assert ingested.details["chunks"] == document["chunk_count"] >= 1
     [deleted] = entries(hr, "document.delete")
     assert deleted.details["chunks"] == document["chunk_count"]
     assert deleted.details["document_id"] == document["id"]
+    assert deleted.client_ip == "127.0.0.1"
+
+
+def test_a_streamed_answer_is_recorded_with_the_callers_address(
+    hr, client_for, hr_document
+):
+    # when
+    response = ask(
+        client_for(hr, "hr_member"), hr, "How much is a parking permit?", stream=True
+    )
+    b"".join(response.streaming_content)
+
+    # then
+    [answer] = entries(hr, "chat.answer")
+    assert answer.client_ip == "127.0.0.1"
+    assert answer.request_id == response["X-Request-ID"]
