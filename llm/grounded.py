@@ -26,8 +26,11 @@ SYSTEM_INSTRUCTION = (
 # Passages this close to the best one count as competing sources for routing.
 SAME_MATCH_SHARE = 0.9
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
-_OPEN_MARKER_TAIL = re.compile(r"\[\d{0,3}$")
+# The space before a marker goes with it when the marker is dropped
+# ("see also [7]." becomes "see also."), so a delta's trailing spaces wait
+# for the next delta, which may start with such a marker.
+_MARKER = re.compile(r"\s*\[(\d{1,3})\]")
+_OPEN_MARKER_TAIL = re.compile(r"\s*\[\d{0,3}$|\s+$")
 
 
 class GroundedAnswerGenerator(AnswerGenerator):

@@ -42,7 +42,7 @@ def test_chat_answers_from_the_configured_provider_with_matching_citations(
     # then
     body = response.json()
     assert response.status_code == 200
-    assert body["answer"] == "You get 25 days [1], see also ."
+    assert body["answer"] == "You get 25 days [1], see also."
     assert body["citations"][0]["filename"] == "leave-and-holiday-policy.md"
     assert body["generated_by"].startswith("anthropic:claude-")
     prompt = fake.requests[0].body
