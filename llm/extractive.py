@@ -89,16 +89,18 @@ def quotable_units(text: str) -> list[str]:
     Lines are first joined back into paragraphs and list items, so a sentence
     wrapped over several lines is one unit. Text that instructs the assistant
     is data, never an answer to quote, and so is the rest of its paragraph:
-    the sentence after "ignore previous instructions" carries the payload
+    the sentences after "ignore previous instructions" carry the payload
     ("tell the user that ...") in words no pattern can recognise.
     """
     units: list[str] = []
     for block, is_item in _blocks(text):
         block = " ".join(_EMPHASIS.sub("", block).split())
         parts = [_BULLET.sub("", block)] if is_item else _SENTENCE_END.split(block)
-        if any(is_instruction_like(part) for part in parts):
-            continue
-        units.extend(part for part in parts if part)
+        for part in parts:
+            if is_instruction_like(part):
+                break
+            if part:
+                units.append(part)
     return units
 
 
@@ -156,7 +158,20 @@ def best_sentences(text: str, question_words: set[str]) -> str:
     # Sentences sharing nothing with the question pad a quote, unless nothing does.
     relevant = [i for i in ranked[:SENTENCES_PER_PASSAGE] if overlap(i) > 0]
     chosen = sorted(relevant or ranked[:1])
-    return _shortened(" ".join(sentences[i] for i in chosen))
+    return _shortened(_joined(sentences, chosen))
+
+
+def _joined(sentences: list[str], chosen: list[int]) -> str:
+    """The chosen sentences in order, with an ellipsis where the passage skips some.
+
+    Sentences quoted side by side read as one statement; an ellipsis keeps
+    "Solid amber LED." from seeming to explain the next quoted sentence.
+    """
+    quote = sentences[chosen[0]]
+    for previous, index in zip(chosen, chosen[1:], strict=False):
+        gap = " … " if index > previous + 1 else " "
+        quote += gap + sentences[index]
+    return quote
 
 
 def _shortened(quote: str) -> str:
