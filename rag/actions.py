@@ -37,7 +37,7 @@ MAX_ATTEMPTS = 3
 EMBEDDING_SLICE = 256
 # Raised whenever parsing, chunking, metadata or the header change, so a
 # knowledge base shows whether a re-index has brought it up to date.
-PIPELINE_VERSION = "4-specifications"
+PIPELINE_VERSION = "5-name-like-subjects"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from rag.parsing import ParsedDocument
 MAX_COVER_WORDS = 30
 # A line below a Markdown title longer than this is body text, not a name.
 MAX_SUBTITLE_CHARS = 100
+# A sentence break inside a line makes it prose, never a name.
+_SENTENCE_INSIDE = re.compile(r"[.!?]\s+\S|;")
 OPENING_CHARS = 6000
 # A quarter is labelled by the calendar quarter it mostly covers: its end
 # date moved back by half a quarter.
@@ -169,20 +171,34 @@ def _opening_text(document: ParsedDocument) -> str:
 
 
 def _subject(document: ParsedDocument) -> str:
-    """The cover page's lines, or the line below a generic Markdown title."""
+    """The cover page's lines, or the line below a generic Markdown title.
+
+    Either must read as a name ("TrailWalker Hiking Shoes", "Zava Northwind
+    Health Plus Plan"): a document's opening sentence would otherwise name
+    it, and questions sharing two of its words would search it alone.
+    """
     if not document.sections:
         return ""
     first = document.sections[0]
     cover = "\n".join(s.text for s in document.sections if s.page == first.page)
     if document.page_count > 1 and len(cover.split()) <= MAX_COVER_WORDS:
-        return " ".join(line.strip() for line in cover.splitlines() if line.strip())[
-            :200
-        ]
+        lines = " ".join(line.strip() for line in cover.splitlines() if line.strip())
+        return lines[:200] if _reads_as_name(lines) else ""
     lines = [line.strip(" #*") for line in first.text.splitlines() if line.strip()]
     if first.heading and len(lines) > 1:
         subtitle = lines[1].split(",")[0].strip()
-        return subtitle if len(subtitle) <= MAX_SUBTITLE_CHARS else ""
+        if len(subtitle) <= MAX_SUBTITLE_CHARS and _reads_as_name(subtitle):
+            return subtitle
     return ""
+
+
+def _reads_as_name(text: str) -> bool:
+    """No sentence inside, and most longer words capitalised, as in a title."""
+    if _SENTENCE_INSIDE.search(text):
+        return False
+    words = [word for word in re.findall(r"[^\W_][\w'-]*", text) if len(word) > 3]
+    named = [word for word in words if word[0].isupper() or word[0].isdigit()]
+    return bool(words) and len(named) * 2 >= len(words)
 
 
 def _organisation(opening: str) -> str:

@@ -121,6 +121,10 @@ class QueryPlan:
     diversify: bool  # near-duplicates remain: show the best passage of each
     unknown_names: tuple[str, ...]  # proper names no document is named by
     period: str  # the period read from the question, for logs and tests
+    # Named by lowercase words alone ("out of hours" and the file
+    # out-of-hours-cleaning-schedule.md): ordinary wording shares words with
+    # file names and opening lines, so such a naming is worth checking.
+    weakly_named: bool = False
     # The question without the words that named its documents: within the
     # chosen documents those words match every passage and rank none.
     focus: str = ""
@@ -134,8 +138,18 @@ def words_of(text: str) -> list[str]:
     return [re.sub(r"['’]s$", "", word) for word in _WORD.findall(text.lower()) if word]
 
 
-def plan_query(question: str, catalogue: Sequence[CatalogueEntry]) -> QueryPlan:
-    named = named_documents(question, catalogue)
+def plan_query(
+    question: str,
+    catalogue: Sequence[CatalogueEntry],
+    *,
+    lowercase_names: bool = True,
+) -> QueryPlan:
+    """What the question names and asks; `lowercase_names=False` drops weak namings."""
+    named = named_documents(question, catalogue, lowercase_names=lowercase_names)
+    weakly_named = (
+        named is not None
+        and named_documents(question, catalogue, lowercase_names=False) is None
+    )
     focus = question
     if named is not None:
         focus = without_words(question, set().union(*(e.name_words() for e in named)))
@@ -159,6 +173,7 @@ def plan_query(question: str, catalogue: Sequence[CatalogueEntry]) -> QueryPlan:
     return QueryPlan(
         document_ids=document_ids,
         named=named is not None,
+        weakly_named=weakly_named,
         diversify=1 < len(narrowed) <= MAX_DIVERSIFIED_DOCUMENTS
         and document_ids is not None,
         unknown_names=unknown_names(question, catalogue),
@@ -301,13 +316,17 @@ def without_words(question: str, names: set[str]) -> str:
 
 
 def named_documents(
-    question: str, catalogue: Sequence[CatalogueEntry]
+    question: str,
+    catalogue: Sequence[CatalogueEntry],
+    *,
+    lowercase_names: bool = True,
 ) -> list[CatalogueEntry] | None:
     """The documents the question names best, or None when it names none.
 
     A word counts by how few documents it names (a word in every title names
     none of them). One word alone counts only when written as a name, with a
-    capital; two or more name words count in any case ("trailwalker shoes").
+    capital; two or more name words count in any case ("trailwalker shoes"),
+    unless `lowercase_names` is off.
     """
     names = {entry.document_id: entry.name_words() for entry in catalogue}
     question_words = set(words_of(question)) - _FUNCTION_WORDS
@@ -319,7 +338,7 @@ def named_documents(
     scores = {}
     for document_id, words in names.items():
         matched = words & weights.keys()
-        if len(matched) >= 2 or matched & capitalised:
+        if matched & capitalised or (lowercase_names and len(matched) >= 2):
             scores[document_id] = sum(weights[word] for word in matched)
     best = max(scores.values(), default=0.0)
     if best <= 0:

@@ -5,7 +5,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
@@ -90,10 +90,17 @@ def search_knowledge(
     generations = live_generations(knowledge_base_ids)
     catalogue, keys = load_catalogue(generations)
     query, corrections = correct_spelling(query, keys)
-    plan = plan_query(query, catalogue)
+    question = query
+    plan = plan_query(question, catalogue)
     if follows and not (plan.named or plan.period or plan.unknown_names):
-        plan = plan_query(f"{query} {follows}", catalogue)
+        question = f"{query} {follows}"
+        plan = plan_query(question, catalogue)
     scope = SearchScope(generations, plan.document_ids)
+    if plan.weakly_named:
+        question_vector = get_embedding_provider().embed_query(question)
+        if naming_costs_relevance(tenant, question_vector, scope):
+            plan = plan_query(question, catalogue, lowercase_names=False)
+            scope = SearchScope(generations, plan.document_ids)
     # The query is embedded on another thread (torch releases the GIL) while
     # this one runs the full-text search.
     embedding = _embedder().submit(get_embedding_provider().embed_query, plan.focus)
@@ -123,6 +130,28 @@ def search_knowledge(
     return SearchOutcome(
         chunks, plan, not_found_reason(plan, chunks), tuple(corrections)
     )
+
+
+def naming_costs_relevance(
+    tenant: Tenant, question_vector: list[float], scope: SearchScope
+) -> bool:
+    """Whether the named documents hold nothing near the best passage overall.
+
+    A naming by lowercase words may be a coincidence: "who do I call out of
+    hours?" shares two words with out-of-hours-cleaning-schedule.md. A real
+    naming leaves the named documents about as close to the whole question
+    as anything else; a coincidental one leaves them far behind.
+    """
+    store = vector_store_for(tenant)
+    everywhere = store.query(
+        question_vector, scope=replace(scope, document_ids=None), top_k=1
+    )
+    named = store.query(question_vector, scope=scope, top_k=1)
+    if not everywhere:
+        return False
+    best_named = named[0].similarity if named else 0.0
+    margin = float(settings.RAG["NAMING_DOUBT_MARGIN"])
+    return everywhere[0].similarity - best_named > margin
 
 
 def live_generations(knowledge_base_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:

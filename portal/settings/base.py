@@ -204,8 +204,14 @@ RAG = {
     # leads the second's by this much (measured on the bench corpora: 0.04
     # lifts outdoor and contoso hit@1; 0.02 hurts contoso, 0.1 never fires).
     "CLEAR_WINNER_MARGIN": env.float("RETRIEVAL_CLEAR_WINNER_MARGIN", default=0.04),
+    # A question that names documents by lowercase words only is searched in
+    # them unless the best passage elsewhere is closer to the whole question
+    # by more than this (named documents trail by at most 0.05 on the bench
+    # corpora; a coincidental naming trails by 0.2 or more).
+    "NAMING_DOUBT_MARGIN": env.float("RETRIEVAL_NAMING_DOUBT_MARGIN", default=0.1),
     # Below this cosine similarity of the best passage the answer is "not
-    # found" (see rag.retrieval.NOT_FOUND_NOTE for how it was calibrated).
+    # found" (calibrated on the bench corpora: README, "How search reads a
+    # question").
     "MIN_SIMILARITY": env.float("RETRIEVAL_MIN_SIMILARITY", default=0.1),
     # "none", "heading" or "lexical" (local) or "provider" (an OpenAI-compatible
     # /rerank). Measured on the bench corpora, neither local one beats "none".

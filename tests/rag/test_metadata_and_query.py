@@ -93,6 +93,58 @@ def test_latest_is_resolved_from_the_documents_own_periods():
     assert plan.document_ids == {q2.document_id}
 
 
+def test_an_opening_sentence_is_no_name():
+    document = ParsedDocument(
+        title="Greenhouse notes",
+        page_count=1,
+        sections=[
+            Section(
+                "# Greenhouse notes\nLeave cuttings in water for three days, then pot.",
+                1,
+                "Greenhouse notes",
+            )
+        ],
+    )
+
+    assert extract_metadata("greenhouse-notes.md", document).subject == ""
+
+
+def test_a_title_case_line_below_the_title_names_the_product():
+    document = ParsedDocument(
+        title="Information about product item",
+        page_count=1,
+        sections=[
+            Section(
+                "# Information about product item\nTrailWalker Hiking Shoes, price $110",
+                1,
+                "Information about product item",
+            )
+        ],
+    )
+
+    assert extract_metadata("product_1.md", document).subject == (
+        "TrailWalker Hiking Shoes"
+    )
+
+
+def test_a_naming_by_lowercase_words_alone_is_weak():
+    cleaning = booklet("Out-of-hours cleaning schedule", "")
+    escalation = booklet("Escalation procedure", "")
+    gold = booklet("Fabrikam Gold Benefits", "Fabrikam Gold Dental Plan")
+
+    weak = plan_query("Who do I call out of hours?", [cleaning, escalation, gold])
+    strong = plan_query("Is the Gold plan dear?", [cleaning, escalation, gold])
+    untrusted = plan_query(
+        "Who do I call out of hours?",
+        [cleaning, escalation, gold],
+        lowercase_names=False,
+    )
+
+    assert weak.document_ids == {cleaning.document_id} and weak.weakly_named
+    assert strong.named and not strong.weakly_named
+    assert untrusted.document_ids is None and not untrusted.named
+
+
 def test_plan_named_in_the_question_narrows_to_its_booklet():
     gold = booklet("Fabrikam Gold Benefits", "Fabrikam Gold Dental Plan")
     silver = booklet("Fabrikam Silver Benefits", "Fabrikam Silver Dental Plan")
