@@ -182,8 +182,8 @@ def _subject(document: ParsedDocument) -> str:
     first = document.sections[0]
     cover = "\n".join(s.text for s in document.sections if s.page == first.page)
     if document.page_count > 1 and len(cover.split()) <= MAX_COVER_WORDS:
-        lines = " ".join(line.strip() for line in cover.splitlines() if line.strip())
-        return lines[:200] if _reads_as_name(lines) else ""
+        joined = " ".join(line.strip() for line in cover.splitlines() if line.strip())
+        return joined[:200] if _reads_as_name(joined) else ""
     lines = [line.strip(" #*") for line in first.text.splitlines() if line.strip()]
     if first.heading and len(lines) > 1:
         subtitle = lines[1].split(",")[0].strip()
