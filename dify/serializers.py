@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from dify.models import AppMode
 from portal.outbound import OutboundRefused, check_outbound_url
+from portal.secret_input import checked_api_key, without_masked_api_key
 
 MAX_QUERY_CHARS = 20_000
 
@@ -17,6 +18,12 @@ class DifyConnectionSerializer(serializers.Serializer):
     app_mode = serializers.ChoiceField(choices=AppMode.choices, default=AppMode.CHAT)
     connect_timeout = serializers.FloatField(min_value=0.1, max_value=30, default=5.0)
     read_timeout = serializers.FloatField(min_value=1, max_value=600, default=60.0)
+
+    def validate_api_key(self, value: str | None) -> str | None:
+        return checked_api_key(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return without_masked_api_key(attrs)
 
     def validate_base_url(self, value: str) -> str:
         try:

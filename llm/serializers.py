@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from llm.models import PROVIDERS
 from portal.outbound import OutboundRefused, check_outbound_url
+from portal.secret_input import checked_api_key, without_masked_api_key
 
 ROLES = {
     "system": "system",
@@ -33,6 +34,12 @@ class ProviderFieldsSerializer(serializers.Serializer):
     heavy_model = serializers.CharField(
         max_length=120, allow_blank=True, required=False
     )
+
+    def validate_api_key(self, value: str | None) -> str | None:
+        return checked_api_key(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return without_masked_api_key(attrs)
 
     def validate_base_url(self, value: str | None) -> str:
         if not value:

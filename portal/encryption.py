@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import models
 
 VISIBLE_TAIL = 4
+# What stands in for the hidden part of a masked secret; no key holds it.
+MASK_MARK = "…"
 
 
 class SecretUnreadable(Exception):
@@ -70,8 +72,8 @@ def under_newest_key(token: str) -> bool:
 def mask(plaintext: str) -> str:
     """Enough of a secret to recognise it, never enough to use it."""
     if len(plaintext) <= VISIBLE_TAIL * 3:
-        return "…" * 3
-    return "…" + plaintext[-VISIBLE_TAIL:]
+        return MASK_MARK * 3
+    return MASK_MARK + plaintext[-VISIBLE_TAIL:]
 
 
 class EncryptedSecretField(models.TextField):  # type: ignore[type-arg]

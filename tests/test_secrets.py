@@ -173,3 +173,39 @@ def test_main_flows_never_show_a_secret(  # type: ignore[no-untyped-def]
         jwt,
     ):
         assert secret not in everything
+
+
+# --- Masked keys sent back --------------------------------------------------------
+
+
+def test_settings_sent_back_as_shown_keep_the_stored_keys(
+    hr, client_for, fake, dify, in_schema
+):
+    # given
+    admin = client_for(hr, "hr_admin")
+    set_provider(admin, hr, fake, "openai", PROVIDER_KEY)
+    set_dify(admin, hr, dify)
+    shown_llm = admin.get(api(hr, "settings/llm")).json()
+    shown_dify = admin.get(api(hr, "settings/dify")).json()
+
+    # when: each GET body is PUT back unchanged, masks included
+    llm_reply = admin.put(api(hr, "settings/llm"), shown_llm, format="json")
+    dify_reply = admin.put(api(hr, "settings/dify"), shown_dify, format="json")
+
+    # then
+    assert llm_reply.status_code == 200, llm_reply.content
+    assert dify_reply.status_code == 200, dify_reply.content
+    with in_schema(hr):
+        assert ProviderSetting.objects.get(provider="openai").api_key == PROVIDER_KEY
+        assert DifyConnection.objects.get().api_key == DIFY_KEY
+
+
+def test_a_key_that_cannot_go_into_a_header_is_refused(hr, client_for, fake):
+    # when: a key pasted with a typographic quote
+    response = set_provider(
+        client_for(hr, "hr_admin"), hr, fake, "openai", "sk-live-key’"
+    )
+
+    # then
+    assert response.status_code == 400
+    assert "printable ASCII" in response.content.decode()
