@@ -10,7 +10,7 @@ import re
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PureWindowsPath
 
 import docx
@@ -138,7 +138,9 @@ def parse_document(
     if not document.sections:
         raise UnreadableDocument("file has no text")
 
-    return document
+    # Titles come from file metadata (PDF info, DOCX core properties), which
+    # may hold NUL and other control bytes that Postgres text refuses.
+    return replace(document, title=" ".join(_clean_text(document.title).split()))
 
 
 def _title_from_filename(filename: str) -> str:

@@ -102,6 +102,20 @@ def test_aes_pdf_without_crypto_support_is_refused_with_advice() -> None:
     assert "unencrypted copy" in reason
 
 
+def test_control_bytes_in_a_pdf_title_are_cleaned() -> None:
+    # given: a title the database would refuse to store
+    writer = PdfWriter(clone_from=PdfReader(NASTY / "multilang.pdf"))
+    writer.add_metadata({"/Title": "Parking\x00 rules\x07 2024"})
+    output = io.BytesIO()
+    writer.write(output)
+
+    # when
+    document = parse_document(output.getvalue(), "rules.pdf")
+
+    # then
+    assert document.title == "Parking rules 2024"
+
+
 def test_pdf_needing_a_user_password_is_refused() -> None:
     content = encrypted_copy("multilang.pdf", "user-secret", "owner-secret")
 
