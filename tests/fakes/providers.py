@@ -101,7 +101,21 @@ class Drop:
     """Close the connection without sending anything."""
 
 
-Behaviour = Reply | Fail | Stall | CutStream | StreamError | Drop
+@dataclass(frozen=True)
+class Raw:
+    """Answer 200 with these bytes, whatever the provider would have sent.
+
+    With ``after_deltas`` a streamed request first gets that many real
+    deltas and then the bytes, as if the stream went bad halfway; a
+    non-streamed request gets the bytes alone.
+    """
+
+    body: bytes
+    content_type: str = "application/json"
+    after_deltas: int | None = None
+
+
+Behaviour = Reply | Fail | Stall | CutStream | StreamError | Drop | Raw
 
 
 @dataclass(frozen=True)
@@ -584,6 +598,8 @@ class _Handler(LocalHandler):
             self.send_error_body(wire, call, status, message, behaviour.retry_after)
         elif isinstance(behaviour, StreamError) and not call.stream:
             self.send_error_body(wire, call, behaviour.status, behaviour.message)
+        elif isinstance(behaviour, Raw):
+            self.send_raw(wire, call, behaviour)
         else:
             self.send_answer(wire, call, behaviour)
 
@@ -642,6 +658,24 @@ class _Handler(LocalHandler):
             return
         if isinstance(cut, StreamError):
             self.write_chunk(wire.stream_error(cut.status, cut.message))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def send_raw(self, wire: Wire, call: Call, raw: Raw) -> None:
+        if raw.after_deltas is None or not call.stream:
+            self.send_head(200, raw.content_type, wire, call, length=len(raw.body))
+            self.wfile.write(raw.body)
+            return
+
+        self.send_head(200, raw.content_type, wire, call)
+        frames = wire.stream(call, answer_for(call, Reply()))
+        deltas = (frame for frame in frames if frame.kind != "tail")
+        sent = 0
+        for frame in deltas:
+            if sent == raw.after_deltas:
+                break
+            self.write_chunk(frame.data)
+            sent += frame.kind == "delta"
+        self.write_chunk(raw.body)
         self.wfile.write(b"0\r\n\r\n")
 
     def send_error_body(
