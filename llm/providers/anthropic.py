@@ -4,10 +4,20 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import anthropic
+from anthropic.types import (
+    Message,
+    RawContentBlockDeltaEvent,
+    RawMessageDeltaEvent,
+    RawMessageStartEvent,
+    TextBlock,
+    TextDelta,
+)
+from anthropic.types import Usage as MessageUsage
 
 from llm.providers.base import (
     TIMEOUT_ERRORS,
     TRANSPORT_ERRORS,
+    UNREADABLE_REPLY_ERRORS,
     ChatMessage,
     Completion,
     CompletionRequest,
@@ -16,11 +26,18 @@ from llm.providers.base import (
     Provider,
     ProviderError,
     Usage,
+    check_answered,
     conversation_turns,
+    count_field,
     retry_after_seconds,
+    sdk_items,
     status_error,
     system_text,
+    text_field,
+    unreadable_reply,
 )
+
+SDK_ERRORS = (anthropic.AnthropicError, *TRANSPORT_ERRORS, *UNREADABLE_REPLY_ERRORS)
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -41,33 +58,35 @@ class AnthropicProvider(Provider):
         )
 
     def complete(self, request: CompletionRequest) -> Completion:
+        arguments = _arguments(request)
         try:
-            raw = self._client.messages.with_raw_response.create(**_arguments(request))
+            raw = self._client.messages.with_raw_response.create(**arguments)
             message = raw.parse()
-        except (anthropic.AnthropicError, *TRANSPORT_ERRORS) as exc:
+        except SDK_ERRORS as exc:
             raise provider_error(exc) from exc
 
+        content = _content(message)
         text = "".join(
-            block.text
-            for block in message.content
-            if getattr(block, "type", "") == "text"
+            text_field(block.text) for block in content if isinstance(block, TextBlock)
         )
-        return Completion(
+        stop_reason = text_field(message.stop_reason)
+        completion = Completion(
             text=text,
             model=request.model,
             usage=_usage(message.usage),
-            finish_reason=FINISH_REASONS.get(
-                message.stop_reason or "", message.stop_reason or ""
-            ),
-            request_id=raw.headers.get("request-id") or message.id,
+            finish_reason=FINISH_REASONS.get(stop_reason, stop_reason),
+            request_id=raw.headers.get("request-id") or text_field(message.id),
         )
+        check_answered(completion)
+        return completion
 
     def stream(self, request: CompletionRequest) -> CompletionStream:
+        arguments = _arguments(request)
         try:
             raw = self._client.messages.with_raw_response.create(
-                **_arguments(request), stream=True
+                **arguments, stream=True
             )
-        except (anthropic.AnthropicError, *TRANSPORT_ERRORS) as exc:
+        except SDK_ERRORS as exc:
             raise provider_error(exc) from exc
         return _AnthropicStream(raw, request.model, request.messages)
 
@@ -79,22 +98,32 @@ class _AnthropicStream(CompletionStream):
         self.completion.request_id = raw.headers.get("request-id") or ""
 
     def _deltas(self) -> Iterator[str]:
-        try:
-            for event in self._events:
-                yield from self._read(event)
-        except (anthropic.AnthropicError, *TRANSPORT_ERRORS) as exc:
-            raise provider_error(exc) from exc
+        for event in sdk_items(self._events, SDK_ERRORS, provider_error):
+            yield from self._read(event)
 
-    def _read(self, event: Any) -> Iterator[str]:
-        if event.type == "message_start":
-            self.completion.request_id = self.completion.request_id or event.message.id
-            self._set_usage(_usage(event.message.usage))
-        elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-            yield event.delta.text
-        elif event.type == "message_delta":
-            self.completion.usage.output_tokens = event.usage.output_tokens or 0
-            reason = event.delta.stop_reason or ""
+    def _read(self, event: object) -> Iterator[str]:
+        # The SDK builds events without checking them: read only those of the
+        # shape it promises, so a server's stray object cannot break the loop.
+        if isinstance(event, RawMessageStartEvent):
+            self._start(event.message)
+        elif isinstance(event, RawContentBlockDeltaEvent):
+            delta = event.delta
+            if isinstance(delta, TextDelta) and (text := text_field(delta.text)):
+                yield text
+        elif isinstance(event, RawMessageDeltaEvent):
+            usage = event.usage
+            output_tokens = getattr(usage, "output_tokens", 0)
+            self.completion.usage.output_tokens = count_field(output_tokens)
+            reason = text_field(getattr(event.delta, "stop_reason", ""))
             self.completion.finish_reason = FINISH_REASONS.get(reason, reason)
+
+    def _start(self, message: object) -> None:
+        if not isinstance(message, Message):
+            return
+        if not self.completion.request_id:
+            self.completion.request_id = text_field(message.id)
+        if isinstance(message.usage, MessageUsage):
+            self._set_usage(_usage(message.usage))
 
     def close(self) -> None:
         self._events.close()
@@ -117,13 +146,23 @@ def _arguments(request: CompletionRequest) -> dict[str, Any]:
     return arguments
 
 
-def _usage(usage: Any) -> Usage:
+def _content(message: object) -> Sequence[object]:
+    """The message's content blocks; a reply without them is not a message."""
+    content = message.content if isinstance(message, Message) else None
+    if not isinstance(content, list):
+        raise unreadable_reply()
+    return content
+
+
+def _usage(usage: object) -> Usage:
+    if not isinstance(usage, MessageUsage):
+        return Usage(estimated=True)
     # Claude's input_tokens leaves out cache reads and writes; ours counts all.
-    cached = getattr(usage, "cache_read_input_tokens", 0) or 0
-    cache_write = getattr(usage, "cache_creation_input_tokens", 0) or 0
+    cached = count_field(getattr(usage, "cache_read_input_tokens", 0))
+    cache_write = count_field(getattr(usage, "cache_creation_input_tokens", 0))
     return Usage(
-        input_tokens=(usage.input_tokens or 0) + cached + cache_write,
-        output_tokens=getattr(usage, "output_tokens", 0) or 0,
+        input_tokens=count_field(usage.input_tokens) + cached + cache_write,
+        output_tokens=count_field(getattr(usage, "output_tokens", 0)),
         cached_tokens=cached,
         cache_write_tokens=cache_write,
     )
@@ -145,4 +184,6 @@ def provider_error(exc: Exception) -> ProviderError:
     if isinstance(exc, anthropic.APIStatusError):
         retry_after = retry_after_seconds(exc.response.headers.get("retry-after"))
         return status_error(exc.status_code, retry_after, exc.message)
+    if isinstance(exc, UNREADABLE_REPLY_ERRORS):
+        return unreadable_reply()
     return ProviderError(ErrorKind.SERVER, "The provider's stream failed.")

@@ -7,9 +7,10 @@ counts every prompt token, cached ones included.
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 import httpx
 import httpx2
@@ -17,6 +18,16 @@ import httpx2
 # The SDKs move between httpx and its successor httpx2; catch both.
 TRANSPORT_ERRORS = (httpx.HTTPError, httpx2.HTTPError)
 TIMEOUT_ERRORS = (httpx.TimeoutException, httpx2.TimeoutException)
+
+# What the SDKs raise, instead of an error of their own, when a 200 reply is
+# not what they expect: json.JSONDecodeError and pydantic's ValidationError
+# (both ValueErrors), or AttributeError and TypeError from a parser that
+# meets a list or a string where an object belongs. Caught only around the
+# SDK's own call or read, so that a bug of ours is never taken for a broken
+# provider.
+UNREADABLE_REPLY_ERRORS = (ValueError, TypeError, AttributeError)
+
+T = TypeVar("T")
 
 # Anything shaped like a credential is cut out of provider messages we keep:
 # key-ish prefixes, and any long run of letters and digits mixed (an
@@ -117,6 +128,7 @@ class CompletionStream(ABC):
             for delta in self._deltas():
                 self.completion.text += delta
                 yield delta
+            check_answered(self.completion)
         finally:
             self._fill_missing_usage()
 
@@ -194,6 +206,54 @@ def conversation_turns(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
         else:
             turns.append(message)
     return turns
+
+
+def check_answered(completion: Completion) -> None:
+    """Raise unless the completion holds text or a finish reason.
+
+    A model ends every answer with a reason, an empty one included; a reply
+    with neither came from something else (a proxy's page, an empty object,
+    a stream of nothing).
+    """
+    if not completion.text and not completion.finish_reason:
+        raise unreadable_reply()
+
+
+def unreadable_reply() -> ProviderError:
+    return ProviderError(
+        ErrorKind.SERVER, "The provider's reply could not be read as an answer."
+    )
+
+
+def sdk_items(
+    items: Iterable[T],
+    errors: tuple[type[Exception], ...],
+    convert: Callable[[Exception], ProviderError],
+) -> Iterator[T]:
+    """Items an SDK stream parses, its `errors` turned into ProviderError.
+
+    Only the SDK's reading of the next item is guarded, not the code that
+    uses it.
+    """
+    iterator = iter(items)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except errors as exc:
+            raise convert(exc) from exc
+        yield item
+
+
+def text_field(value: object) -> str:
+    """A text field of a parsed reply; a server may put anything there."""
+    return value if isinstance(value, str) else ""
+
+
+def count_field(value: object) -> int:
+    """A token count of a parsed reply; a server may put anything there."""
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def provider_message(message: str) -> str:

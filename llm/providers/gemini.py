@@ -9,6 +9,7 @@ from google.genai import errors, types
 from llm.providers.base import (
     TIMEOUT_ERRORS,
     TRANSPORT_ERRORS,
+    UNREADABLE_REPLY_ERRORS,
     ChatMessage,
     Completion,
     CompletionRequest,
@@ -17,11 +18,16 @@ from llm.providers.base import (
     Provider,
     ProviderError,
     Usage,
+    check_answered,
     conversation_turns,
     retry_after_seconds,
+    sdk_items,
     status_error,
     system_text,
+    unreadable_reply,
 )
+
+SDK_ERRORS = (errors.APIError, *TRANSPORT_ERRORS, *UNREADABLE_REPLY_ERRORS)
 
 FINISH_REASONS = {
     "STOP": "stop",
@@ -48,23 +54,27 @@ class GeminiProvider(Provider):
         self._client = genai.Client(api_key=api_key, http_options=options)
 
     def complete(self, request: CompletionRequest) -> Completion:
+        arguments = _arguments(request)
         try:
-            response = self._client.models.generate_content(**_arguments(request))
-        except (errors.APIError, *TRANSPORT_ERRORS) as exc:
+            response = self._client.models.generate_content(**arguments)
+        except SDK_ERRORS as exc:
             raise provider_error(exc) from exc
 
-        return Completion(
+        completion = Completion(
             text=response.text or "",
             model=request.model,
             usage=_usage(response.usage_metadata),
             finish_reason=_finish_reason(response),
             request_id=response.response_id or "",
         )
+        check_answered(completion)
+        return completion
 
     def stream(self, request: CompletionRequest) -> CompletionStream:
+        arguments = _arguments(request)
         try:
-            chunks = self._client.models.generate_content_stream(**_arguments(request))
-        except (errors.APIError, *TRANSPORT_ERRORS) as exc:
+            chunks = self._client.models.generate_content_stream(**arguments)
+        except SDK_ERRORS as exc:
             raise provider_error(exc) from exc
         return _GeminiStream(self._client, chunks, request.model, request.messages)
 
@@ -84,20 +94,16 @@ class _GeminiStream(CompletionStream):
         self._chunks = chunks
 
     def _deltas(self) -> Iterator[str]:
-        try:
-            for chunk in self._chunks:
-                self.completion.request_id = (
-                    chunk.response_id or self.completion.request_id
-                )
-                if chunk.usage_metadata is not None:
-                    self._set_usage(_usage(chunk.usage_metadata))
-                self.completion.finish_reason = (
-                    _finish_reason(chunk) or self.completion.finish_reason
-                )
-                if chunk.text:
-                    yield chunk.text
-        except (errors.APIError, *TRANSPORT_ERRORS) as exc:
-            raise provider_error(exc) from exc
+        # The SDK checks each chunk against its schema as it parses it.
+        for chunk in sdk_items(self._chunks, SDK_ERRORS, provider_error):
+            self.completion.request_id = chunk.response_id or self.completion.request_id
+            if chunk.usage_metadata is not None:
+                self._set_usage(_usage(chunk.usage_metadata))
+            self.completion.finish_reason = (
+                _finish_reason(chunk) or self.completion.finish_reason
+            )
+            if chunk.text:
+                yield chunk.text
 
     def close(self) -> None:
         close = getattr(self._chunks, "close", None)
@@ -137,7 +143,11 @@ def _usage(metadata: Any) -> Usage:
 
 def _finish_reason(response: Any) -> str:
     candidates = response.candidates or []
-    if not candidates or candidates[0].finish_reason is None:
+    if not candidates:
+        # A prompt Gemini refuses to answer comes back without candidates.
+        feedback = response.prompt_feedback
+        return "content_filter" if feedback and feedback.block_reason else ""
+    if candidates[0].finish_reason is None:
         return ""
     reason = str(
         getattr(candidates[0].finish_reason, "value", candidates[0].finish_reason)
@@ -155,4 +165,6 @@ def provider_error(exc: Exception) -> ProviderError:
         headers = getattr(response, "headers", None) or {}
         retry_after = retry_after_seconds(headers.get("retry-after"))
         return status_error(int(exc.code or 500), retry_after, exc.message or "")
+    if isinstance(exc, UNREADABLE_REPLY_ERRORS):
+        return unreadable_reply()
     return ProviderError(ErrorKind.SERVER, "The provider's stream failed.")
