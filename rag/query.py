@@ -334,7 +334,11 @@ def named_documents(
     if not weights:
         return None
 
-    capitalised = {word.lower() for word, _ in _CAPITALISED.findall(question)}
+    # A file name typed out ("Northwind_Standard_Benefits.pdf") is one
+    # capitalised token naming each of its words.
+    capitalised = {
+        part for word, _ in _CAPITALISED.findall(question) for part in words_of(word)
+    }
     scores = {}
     for document_id, words in names.items():
         matched = words & weights.keys()

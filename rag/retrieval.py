@@ -85,7 +85,6 @@ def search_knowledge(
     """
     if not query.strip() or not knowledge_base_ids:
         return SearchOutcome([], None, "empty question or no knowledge base")
-    candidates = settings.RAG["CANDIDATES_PER_METHOD"]
 
     generations = live_generations(knowledge_base_ids)
     catalogue, keys = load_catalogue(generations)
@@ -95,12 +94,29 @@ def search_knowledge(
     if follows and not (plan.named or plan.period or plan.unknown_names):
         question = f"{query} {follows}"
         plan = plan_query(question, catalogue)
+    if plan.weakly_named and naming_costs_relevance(
+        tenant, question, SearchScope(generations, plan.document_ids)
+    ):
+        plan = plan_query(question, catalogue, lowercase_names=False)
+
+    chunks = search_as_planned(tenant, plan, generations, top_k)
+    not_found = not_found_reason(plan, chunks)
+    if not_found and plan.weakly_named:
+        # Without the name words the question may say too little to find
+        # anything in the named documents ("who do I call" in a cleaning
+        # schedule); the naming was a coincidence, so search everything.
+        plan = plan_query(question, catalogue, lowercase_names=False)
+        chunks = search_as_planned(tenant, plan, generations, top_k)
+        not_found = not_found_reason(plan, chunks)
+    return SearchOutcome(chunks, plan, not_found, tuple(corrections))
+
+
+def search_as_planned(
+    tenant: Tenant, plan: QueryPlan, generations: dict[uuid.UUID, int], top_k: int
+) -> list[RetrievedChunk]:
+    """The best passages for the plan's focus within the documents it allows."""
+    candidates = settings.RAG["CANDIDATES_PER_METHOD"]
     scope = SearchScope(generations, plan.document_ids)
-    if plan.weakly_named:
-        question_vector = get_embedding_provider().embed_query(question)
-        if naming_costs_relevance(tenant, question_vector, scope):
-            plan = plan_query(question, catalogue, lowercase_names=False)
-            scope = SearchScope(generations, plan.document_ids)
     # The query is embedded on another thread (torch releases the GIL) while
     # this one runs the full-text search.
     embedding = _embedder().submit(get_embedding_provider().embed_query, plan.focus)
@@ -126,22 +142,19 @@ def search_knowledge(
         ranked = best_of_each_document(ranked)
     if plan.leader is not None:
         ranked = leader_first(ranked, plan.leader, scope, query_vector)
-    chunks = ranked[:top_k]
-    return SearchOutcome(
-        chunks, plan, not_found_reason(plan, chunks), tuple(corrections)
-    )
+    return ranked[:top_k]
 
 
-def naming_costs_relevance(
-    tenant: Tenant, question_vector: list[float], scope: SearchScope
-) -> bool:
+def naming_costs_relevance(tenant: Tenant, question: str, scope: SearchScope) -> bool:
     """Whether the named documents hold nothing near the best passage overall.
 
-    A naming by lowercase words may be a coincidence: "who do I call out of
-    hours?" shares two words with out-of-hours-cleaning-schedule.md. A real
-    naming leaves the named documents about as close to the whole question
-    as anything else; a coincidental one leaves them far behind.
+    A naming by lowercase words may be a coincidence: ordinary words of a
+    question also stand in file names ("out of hours" and
+    out-of-hours-cleaning-schedule.md). A real naming leaves the named
+    documents about as close to the whole question as anything else; a
+    coincidental one often leaves them far behind.
     """
+    question_vector = get_embedding_provider().embed_query(question)
     store = vector_store_for(tenant)
     everywhere = store.query(
         question_vector, scope=replace(scope, document_ids=None), top_k=1
