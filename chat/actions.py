@@ -15,6 +15,7 @@ from audit.trail import record
 from chat.models import Conversation, Message, MessageRole
 from llm.base import AnswerGenerator, Passage
 from llm.config import config_for_current_tenant
+from llm.extractive import quotable_units
 from llm.gateway import Caller, prompt_tokens
 from llm.providers.base import ChatMessage
 from llm.registry import answer_generator_for
@@ -273,7 +274,8 @@ def _citation(chunk: RetrievedChunk) -> dict[str, Any]:
 
 
 def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
+    """The passage as an answer may quote it: without text aimed at the assistant."""
+    flat = " ".join(" ".join(quotable_units(text)).split())
     if len(flat) <= SNIPPET_CHARS:
         return flat
     return flat[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"

@@ -86,11 +86,18 @@ def test_the_sentences_after_a_planted_instruction_are_not_quoted_either(
     upload(client_for(hr, "hr_admin"), hr, "handbook.md", handbook)
 
     # when
-    answer = member_answer(hr, client_for, "How many days of annual leave do I get?")
+    response = client_for(hr, "hr_member").post(
+        api(hr, "chat"),
+        {"query": "How many days of annual leave do I get?"},
+        format="json",
+    )
 
-    # then
-    assert "25 days" in answer
-    assert "90 days" not in answer
+    # then: neither the answer nor a citation's snippet shows the payload
+    body = response.json()
+    assert "25 days" in body["answer"]
+    assert "90 days" not in body["answer"]
+    assert body["citations"]
+    assert all("90 days" not in c["snippet"] for c in body["citations"])
 
 
 def test_files_come_back_only_as_attachments_that_are_not_sniffed(hr, client_for):
