@@ -107,6 +107,9 @@ def _canonical_ip(address: str | None) -> str | None:
     # or verify_audit would take a spelling difference for tampering.
     if not address:
         return None
+    # A link-local address may carry its interface ("fe80::1%eth0"), which
+    # Postgres inet refuses and which says nothing about the caller.
+    address = address.split("%", 1)[0]
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:

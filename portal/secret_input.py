@@ -16,10 +16,11 @@ def checked_api_key(value: str | None) -> str | None:
     """The key as typed, refused when it could never go into an HTTP header."""
     if not value or value.startswith(MASK_MARK):
         return value
-    if not (value.isascii() and value.isprintable()):
+    if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
         raise serializers.ValidationError(
-            "An API key is printable ASCII text; this one holds other characters "
-            "(a typographic quote, a space or a line break pasted with it?)."
+            "An API key is printable ASCII text without spaces; this one holds "
+            "other characters (a typographic quote, a space or a line break "
+            "pasted with it?)."
         )
     return value
 

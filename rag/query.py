@@ -334,11 +334,7 @@ def named_documents(
     if not weights:
         return None
 
-    # A file name typed out ("Northwind_Standard_Benefits.pdf") is one
-    # capitalised token naming each of its words.
-    capitalised = {
-        part for word, _ in _CAPITALISED.findall(question) for part in words_of(word)
-    }
+    capitalised = _written_as_names(question)
     scores = {}
     for document_id, words in names.items():
         matched = words & weights.keys()
@@ -348,6 +344,27 @@ def named_documents(
     if best <= 0:
         return None
     return [entry for entry in catalogue if scores.get(entry.document_id) == best]
+
+
+def _written_as_names(question: str) -> set[str]:
+    """Lowercased words the question writes as names.
+
+    A capital opening a sentence says nothing, unless the word is coined
+    ("TrailWalker"), possessive or an acronym. A file name typed out
+    ("Northwind_Standard_Benefits.pdf") names each of its words.
+    """
+    found: set[str] = set()
+    for match in _CAPITALISED.finditer(question):
+        word, possessive = match.group(1), match.group(2)
+        at_start = _SENTENCE_START.search(question[: match.start()]) is not None
+        coined = any(letter.isupper() for letter in word[1:])
+        if at_start and not (possessive or coined):
+            continue
+        if "_" in word or "." in word:
+            found.update(words_of(word))
+        else:
+            found.add(word.lower())
+    return found
 
 
 def _name_weights(

@@ -133,9 +133,12 @@ def test_addresses_are_hashed_as_the_database_keeps_them(hr, in_schema):
         record("test.v6", client_ip="2001:DB8:0:0::1")
         record("test.v4", client_ip="10.0.0.7")
         record("test.mapped", client_ip="::FFFF:10.0.0.7")
+        record("test.zoned", client_ip="fe80::1%eth0")
 
         # when
         verdict = verify_trail()
 
     # then
     assert verdict.intact
+    with in_schema(hr):
+        assert AuditEntry.objects.get(action="test.zoned").client_ip == "fe80::1"

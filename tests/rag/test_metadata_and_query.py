@@ -141,6 +141,8 @@ def test_a_naming_by_lowercase_words_alone_is_weak():
     )
 
     assert weak.document_ids == {cleaning.document_id} and weak.weakly_named
+    for opening_capital in ("Out of hours, who do I call?", "Call Out-of-hours?"):
+        assert plan_query(opening_capital, [cleaning, escalation, gold]).weakly_named
     assert strong.named and not strong.weakly_named
     assert untrusted.document_ids is None and not untrusted.named
 
