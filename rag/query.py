@@ -10,7 +10,7 @@ lists of known names. Pure Python: the catalogue is passed in.
 import math
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -354,17 +354,22 @@ def _written_as_names(question: str) -> set[str]:
     ("Northwind_Standard_Benefits.pdf") names each of its words.
     """
     found: set[str] = set()
-    for match in _CAPITALISED.finditer(question):
-        word, possessive = match.group(1), match.group(2)
-        at_start = _SENTENCE_START.search(question[: match.start()]) is not None
+    for word, possessive, opens_sentence in _capitalised_words(question):
         coined = any(letter.isupper() for letter in word[1:])
-        if at_start and not (possessive or coined):
+        if opens_sentence and not (possessive or coined):
             continue
-        if "_" in word or "." in word:
+        if "_" in word:
             found.update(words_of(word))
         else:
             found.add(word.lower())
     return found
+
+
+def _capitalised_words(question: str) -> Iterator[tuple[str, bool, bool]]:
+    """Each capitalised word, whether it is possessive, whether it opens a sentence."""
+    for match in _CAPITALISED.finditer(question):
+        opens_sentence = _SENTENCE_START.search(question[: match.start()]) is not None
+        yield match.group(1), match.group(2) is not None, opens_sentence
 
 
 def _name_weights(
@@ -386,11 +391,9 @@ def unknown_names(
     """Proper names in the question that name no document of the catalogue."""
     known = set().union(*(entry.name_words() for entry in catalogue))
     found = []
-    for match in _CAPITALISED.finditer(question):
-        word, possessive = match.group(1), match.group(2)
-        at_start = _SENTENCE_START.search(question[: match.start()]) is not None
+    for word, possessive, opens_sentence in _capitalised_words(question):
         lowered = word.lower()
-        if at_start and not possessive and not word.isupper():
+        if opens_sentence and not possessive and not word.isupper():
             continue  # an ordinary word that opens a sentence
         if lowered in known or lowered in _FUNCTION_WORDS or len(word) < 2:
             continue
